@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TenantScopedModel
+
+from . import statuses
+
+
+class Label(TenantScopedModel):
+    name = models.CharField(max_length=64)
+    color = models.CharField(max_length=16, blank=True, default="")
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="label_unique_name_per_tenant")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(TenantScopedModel):
+    """The thread between one business number and one contact. The 24-hour customer-service
+    window is ``window_expires_at`` = last inbound message + 24 h."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        RESOLVED = "resolved", "Resolved"
+
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_conversations")
+    labels = models.ManyToManyField(Label, through="ConversationLabel", related_name="conversations", blank=True)
+    window_expires_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    # Denormalized so that the inbox list is one query, whatever the page size.
+    last_message_preview = models.CharField(max_length=255, blank=True, default="")
+    last_message_type = models.CharField(max_length=16, blank=True, default="")
+    last_message_direction = models.CharField(max_length=8, blank=True, default="")
+    unread_count = models.PositiveIntegerField(default=0)
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "phone_number", "contact"],
+                                    name="conversation_unique_number_contact"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-last_message_at", "-id"], name="conv_status_recent_idx"),
+            models.Index(fields=["tenant", "assignee", "status", "-last_message_at", "-id"], name="conv_assignee_recent_idx"),
+            models.Index(fields=["tenant", "phone_number", "status", "-last_message_at", "-id"], name="conv_number_recent_idx"),
+            models.Index(fields=["tenant", "contact"], name="conv_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk}"
+
+
+class ConversationLabel(TenantScopedModel):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="conversation_labels")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="conversation_labels")
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "conversation", "label"], name="conversation_label_unique")]
+        indexes = [models.Index(fields=["tenant", "label", "conversation"], name="conv_label_by_label_idx")]
+
+
+class Media(TenantScopedModel):
+    """A file Parley holds: uploaded by the API or the inbox, or fetched from an inbound
+    message. Served only through authenticated views, never a public URL."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        INBOUND = "inbound", "Inbound"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to download"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(upload_to="media/%Y/%m/", blank=True)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    mime_type = models.CharField(max_length=128, blank=True, default="")
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=128, blank=True, default="")
+    provider_media_id = models.CharField(max_length=128, blank=True, default="")
+    provider_media_expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta(TenantScopedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "provider_media_id"], name="media_provider_id_idx")]
+
+
+class Message(TenantScopedModel):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+        INTERNAL = "internal", "Internal"  # private notes and activity, never sent
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+        AUDIO = "audio", "Audio"
+        DOCUMENT = "document", "Document"
+        STICKER = "sticker", "Sticker"
+        LOCATION = "location", "Location"
+        CONTACTS = "contacts", "Contacts"
+        INTERACTIVE = "interactive", "Interactive"
+        TEMPLATE = "template", "Template"
+        REACTION = "reaction", "Reaction"
+        BUTTON = "button", "Button reply"
+        ORDER = "order", "Order"
+        SYSTEM = "system", "System"
+        UNSUPPORTED = "unsupported", "Unsupported"
+        NOTE = "note", "Private note"
+        ACTIVITY = "activity", "Activity"
+
+    class Status(models.TextChoices):
+        QUEUED = statuses.QUEUED, "Queued"
+        SENDING = statuses.SENDING, "Sending"
+        ACCEPTED = statuses.ACCEPTED, "Accepted"
+        SENT = statuses.SENT, "Sent"
+        DELIVERED = statuses.DELIVERED, "Delivered"
+        READ = statuses.READ, "Read"
+        FAILED = statuses.FAILED, "Failed"
+        RECEIVED = statuses.RECEIVED, "Received"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    type = models.CharField(max_length=16, choices=Type.choices)
+    # The normalized type object (Meta's shape: {"body": ...} for text, {"link"|"id", ...} for media…).
+    content = models.JSONField(default=dict, blank=True)
+    text_preview = models.CharField(max_length=255, blank=True, default="")
+    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reply_to_provider_id = models.CharField(max_length=160, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # Inbound: when the customer sent it (provider timestamp); outbound: created_at.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    # What the provider's send API answered (Meta: wamid; Gupshup: its message id) ...
+    provider_message_id = models.CharField(max_length=160, null=True, blank=True)
+    # ... and the WhatsApp id once known (equal to the above for Meta).
+    wa_message_id = models.CharField(max_length=160, null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True, default="")
+    error_detail = models.TextField(blank=True, default="")
+    pricing = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    campaign_recipient = models.OneToOneField("campaigns.CampaignRecipient", null=True, blank=True,
+                                              on_delete=models.SET_NULL, related_name="message")
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "phone_number", "provider_message_id"],
+                                    condition=models.Q(provider_message_id__isnull=False),
+                                    name="message_unique_provider_id_per_number"),
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"],
+                                    condition=models.Q(idempotency_key__isnull=False),
+                                    name="message_unique_idempotency_key"),
+            models.CheckConstraint(condition=models.Q(direction__in=["inbound", "outbound", "internal"]),
+                                   name="message_direction_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "conversation", "-id"], name="message_thread_idx"),
+            models.Index(fields=["tenant", "phone_number", "wa_message_id"], name="message_wamid_idx"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="message_tenant_recent_idx"),
+            models.Index(fields=["tenant", "direction", "status", "-id"], name="message_tenant_status_idx"),
+            # The sweeper's scan: rows waiting in queued/sending past their time.
+            models.Index(fields=["status", "next_attempt_at"], name="message_sweep_idx",
+                         condition=models.Q(status__in=["queued", "sending"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.type} #{self.pk} ({self.status})"
+
+
+class MessageAttempt(TenantScopedModel):
+    """One call to a provider for one message: what was asked, what came back, how long."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        TRANSIENT_ERROR = "transient_error", "Transient error (will retry)"
+        PERMANENT_ERROR = "permanent_error", "Permanent error"
+        UNKNOWN = "unknown", "No answer (reconcile)"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta(TenantScopedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "message", "-id"], name="attempt_message_idx")]
+
+
+class CannedResponse(TenantScopedModel):
+    """A saved reply an agent inserts with ``/shortcut``."""
+
+    shortcut = models.SlugField(max_length=64)
+    content = models.TextField()
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "shortcut"], name="canned_unique_shortcut")]
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.db import models
+
+from apps.core.models import TenantScopedModel
+
+
+class WebhookEvent(TenantScopedModel):
+    """A provider callback exactly as it arrived, stored before it is acknowledged.
+
+    ``tenant`` and ``phone_number`` are known when the signature could be checked against a
+    number; an event for an unknown number is kept (tenant empty) and marked with its error.
+    Deduplicated on (provider, sha256 of the raw body): providers retry identical bodies.
+    """
+
+    class Provider(models.TextChoices):
+        META_CLOUD = "meta_cloud", "Meta Cloud API"
+        GUPSHUP = "gupshup", "Gupshup"
+        GUPSHUP_PARTNER = "gupshup_partner", "Gupshup Partner (v3)"
+
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32, choices=Provider.choices)
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField()
+    body_sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    # Deduplication must work before a tenant is known, so this one key is global.
+    GLOBAL_UNIQUE_CONSTRAINTS = ("webhook_event_unique_body",)
+
+    class Meta(TenantScopedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["provider", "body_sha256"], name="webhook_event_unique_body")]
+        indexes = [
+            models.Index(fields=["received_at"], name="webhook_event_pending_idx",
+                         condition=models.Q(processed_at__isnull=True)),
+            models.Index(fields=["tenant", "-received_at"], name="webhook_event_tenant_idx"),
+        ]
