@@ -1,6 +1,17 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from apps.core.views import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("apps.tenants.urls")),
+    path("", include("apps.conversations.urls")),
+    path("", include("apps.contacts.urls")),
+    path("", include("apps.message_templates.urls")),
+    path("", include("apps.campaigns.urls")),
 ]

@@ -11,18 +11,28 @@ from .models import TenantScopedManager, TenantScopedModel
 NOT_TENANT_OWNED = {"tenants.Tenant"}
 
 
+def _label(related) -> str | None:
+    # A lazy reference ("tenants.Tenant") is still a string until the app registry resolves it.
+    if isinstance(related, str):
+        return related
+    return related._meta.label if related is not None else None
+
+
 @checks.register(checks.Tags.models)
 def check_tenant_scoped_models(app_configs=None, **kwargs):
+    return check_models(apps.get_models())
+
+
+def check_models(model_list) -> list[checks.CheckMessage]:
     errors = []
-    for model in apps.get_models():
+    for model in model_list:
         label = model._meta.label
         if label in NOT_TENANT_OWNED or not model.__module__.startswith("apps."):
             continue
         tenant_fks = [
             f
             for f in model._meta.get_fields()
-            if isinstance(f, models.ForeignKey) and f.related_model is not None
-            and f.related_model._meta.label == "tenants.Tenant" and f.concrete
+            if isinstance(f, models.ForeignKey) and _label(f.related_model) == "tenants.Tenant" and f.concrete
         ]
         is_scoped = issubclass(model, TenantScopedModel)
         if tenant_fks and not is_scoped:

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.core.scoping import tenant_scope
+
+from .factories import MembershipFactory, TenantFactory, UserFactory
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def owner(tenant):
+    return MembershipFactory(tenant=tenant, user=UserFactory(email="owner@acme.test")).user
+
+
+@pytest.fixture
+def member_client(owner) -> Client:
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def in_tenant(tenant):
+    with tenant_scope(tenant):
+        yield tenant
