@@ -1,0 +1,70 @@
+"""Reads for tenant-facing webhooks. Every lookup goes through the tenant; another tenant's id
+is a 404, never a 403 and never a row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from apps.core.exceptions import ApplicationError
+from apps.tenants.models import Tenant
+
+from .models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+
+
+def as_object_id(value: Any, *, what: str) -> int:
+    try:
+        pk = int(value)
+    except (TypeError, ValueError) as exc:
+        raise Http404(f"No {what} matches the given query.") from exc
+    if pk <= 0:
+        raise Http404(f"No {what} matches the given query.")
+    return pk
+
+
+def endpoint_list(*, tenant: Tenant) -> QuerySet[WebhookEndpoint]:
+    # The secret is decrypted on load; a list never needs it.
+    return WebhookEndpoint.objects.for_tenant(tenant).defer("secret").order_by("id")
+
+
+def access_endpoint(*, tenant: Tenant, endpoint_id: Any) -> WebhookEndpoint:
+    pk = as_object_id(endpoint_id, what="webhook endpoint")
+    endpoint = WebhookEndpoint.objects.for_tenant(tenant).filter(pk=pk).first()
+    if endpoint is None:
+        raise Http404("No webhook endpoint matches the given query.")
+    return endpoint
+
+
+def delivery_list(*, tenant: Tenant, endpoint_id: Any = None, status: str | None = None) -> QuerySet[WebhookDelivery]:
+    """Newest first, with the endpoint (without its secret) joined."""
+    qs = (WebhookDelivery.objects.for_tenant(tenant)
+          .select_related("endpoint").defer("endpoint__secret").order_by("-id"))
+    if endpoint_id not in (None, ""):
+        try:
+            qs = qs.filter(endpoint_id=int(endpoint_id))
+        except (TypeError, ValueError) as exc:
+            raise ApplicationError(f"endpoint_id must be an integer, got {endpoint_id!r}.",
+                                   code="invalid_filter") from exc
+    if status not in (None, ""):
+        if status not in WebhookDelivery.Status.values:
+            raise ApplicationError(
+                f"Unknown delivery status {status!r}; expected one of {', '.join(WebhookDelivery.Status.values)}.",
+                code="invalid_filter",
+            )
+        qs = qs.filter(status=status)
+    return qs
+
+
+def access_delivery(*, tenant: Tenant, delivery_id: Any) -> WebhookDelivery:
+    """One delivery with its endpoint and every attempt (newest first) loaded."""
+    pk = as_object_id(delivery_id, what="webhook delivery")
+    attempts = WebhookDeliveryAttempt.objects.for_tenant(tenant).order_by("-id")
+    delivery = (WebhookDelivery.objects.for_tenant(tenant)
+                .select_related("endpoint").defer("endpoint__secret")
+                .prefetch_related(Prefetch("attempts", queryset=attempts))
+                .filter(pk=pk).first())
+    if delivery is None:
+        raise Http404("No webhook delivery matches the given query.")
+    return delivery
