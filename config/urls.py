@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("apps.providers.urls")),
     path("", include("apps.tenants.urls")),
     path("", include("apps.conversations.urls")),
     path("", include("apps.contacts.urls")),

@@ -92,6 +92,8 @@ class Media(TenantScopedModel):
     size = models.PositiveBigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=128, blank=True, default="")
     provider_media_id = models.CharField(max_length=128, blank=True, default="")
+    # Where an inbound file can be downloaded when the provider gives a URL (Gupshup, newer Meta).
+    source_url = models.URLField(max_length=2000, blank=True, default="")
     provider_media_expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
 
@@ -187,6 +189,9 @@ class Message(TenantScopedModel):
             models.Index(fields=["tenant", "phone_number", "wa_message_id"], name="message_wamid_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="message_tenant_recent_idx"),
             models.Index(fields=["tenant", "direction", "status", "-id"], name="message_tenant_status_idx"),
+            # The dispatcher's claim: a number's due queued rows, oldest first.
+            models.Index(fields=["tenant", "phone_number", "next_attempt_at", "id"], name="message_dispatch_idx",
+                         condition=models.Q(status="queued")),
             # The sweeper's scan: rows waiting in queued/sending past their time.
             models.Index(fields=["status", "next_attempt_at"], name="message_sweep_idx",
                          condition=models.Q(status__in=["queued", "sending"])),

@@ -4,7 +4,7 @@
 from pathlib import Path
 
 import dj_database_url
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -137,12 +137,13 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
@@ -164,7 +165,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Queues: a slow import (default) never delays a webhook or a send. Each can get its own pool.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 PARLEY_QUEUES = ("sending", "webhooks", "events", "default")
-CELERY_TASK_QUEUES = [Queue(name) for name in PARLEY_QUEUES]
+# Each queue has its own direct exchange and routing key: bound to one shared default key,
+# every queue would get a copy of every task.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in PARLEY_QUEUES]
 CELERY_TASK_ROUTES = {
     "apps.conversations.tasks.*": {"queue": "sending"},
     "apps.providers.tasks.*": {"queue": "webhooks"},
@@ -173,7 +176,13 @@ CELERY_TASK_ROUTES = {
     "apps.contacts.tasks.*": {"queue": "default"},
     "apps.message_templates.tasks.*": {"queue": "default"},
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "messages-sweep": {"task": "apps.conversations.tasks.messages_sweep_task", "schedule": 5.0},
+    "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 10.0},
+    "webhook-deliveries-sweep": {"task": "apps.webhooks.tasks.webhook_deliveries_sweep_task", "schedule": 30.0},
+}
+# Tenant-facing webhooks to private, loopback and link-local addresses; unset follows DEBUG.
+WEBHOOKS_ALLOW_PRIVATE_URLS = None if env_str("WEBHOOKS_ALLOW_PRIVATE_URLS") is None else env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS")
 
 # --- Providers ----------------------------------------------------------------------------
 META_GRAPH_API_URL = env_str("META_GRAPH_API_URL", "https://graph.facebook.com").rstrip("/")
@@ -186,6 +195,17 @@ WHATSAPP_BACKENDS = {
     "gupshup": "apps.providers.backends.gupshup.GupshupBackend",
     "gupshup_partner": "apps.providers.backends.gupshup_partner.GupshupPartnerBackend",
 }
+
+# Sending: how long one dispatch task keeps sending before it rings again; when a queued row
+# nobody picked up counts as lost by the broker; how long a row may sit in `sending` with no
+# answer and no status webhook before it is resent (design.md, "Exactly once, honestly").
+PARLEY_DISPATCH_TIME_BUDGET = float(env_str("PARLEY_DISPATCH_TIME_BUDGET", "5"))
+PARLEY_QUEUED_STALE_SECONDS = env_int("PARLEY_QUEUED_STALE_SECONDS", 10)
+PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 600)
+# Hosts media may be downloaded from although they are not public (besides each number's own
+# Graph API host, e.g. the emulator); everything else must resolve to public addresses.
+PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MEDIA_HOSTS", []))
+PARLEY_WEBHOOK_EVENT_STALE_SECONDS = env_int("PARLEY_WEBHOOK_EVENT_STALE_SECONDS", 30)
 
 # --- DRF ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

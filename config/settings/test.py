@@ -2,6 +2,7 @@
 real services (see .ci/run)."""
 
 from .base import *  # noqa: F403
+from .base import BROKER_DIR, CELERY_BROKER_URL, DATABASES, VAR_DIR
 from .env import env_bool
 
 DEBUG = False
@@ -14,3 +15,33 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# End-to-end tests start real worker processes that must see the test database, so an SQLite
+# test database lives in a file instead of memory.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_parley.sqlite3")}
+# Test runs get their own broker folders, never the ones `make run` uses.
+if CELERY_BROKER_URL.startswith("filesystem"):
+    TEST_BROKER_DIR = BROKER_DIR.parent / "test-broker"
+    for sub in ("queue", "processed", "control"):
+        (TEST_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(TEST_BROKER_DIR / "queue"),
+        "data_folder_out": str(TEST_BROKER_DIR / "queue"),
+        "processed_folder": str(TEST_BROKER_DIR / "processed"),
+        "control_folder": str(TEST_BROKER_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+WEBHOOKS_ALLOW_PRIVATE_URLS = True
+PARLEY_TRUSTED_MEDIA_HOSTS = ("media.locmem.invalid",)
+
+# Everything around the provider is tested against the recording backend; backend tests
+# instantiate the real classes directly, and end-to-end tests run real workers
+# (PARLEY_REAL_BACKENDS=1) with the real backends against the Cloud API emulator.
+if not env_bool("PARLEY_REAL_BACKENDS", False):
+    WHATSAPP_BACKENDS = {
+        "meta_cloud": "apps.providers.backends.locmem.LocmemBackend",
+        "gupshup": "apps.providers.backends.locmem.LocmemBackend",
+        "gupshup_partner": "apps.providers.backends.locmem.LocmemBackend",
+    }

@@ -457,7 +457,10 @@ def test_api_version_comes_from_settings(backend, rsps, settings):
 @pytest.mark.parametrize(("provider", "cls"), [
     ("meta_cloud", MetaCloudBackend), ("gupshup", GupshupBackend), ("gupshup_partner", GupshupPartnerBackend),
 ])
-def test_get_backend_by_provider(provider, cls):
+def test_get_backend_by_provider(provider, cls, settings):
+    from config.settings import base
+
+    settings.WHATSAPP_BACKENDS = base.WHATSAPP_BACKENDS
     backend = get_backend(PhoneNumber(provider=provider), read_timeout=3)
     assert type(backend) is cls
     assert backend.provider_name == provider

@@ -1,0 +1,305 @@
+"""Sending: claim a batch of queued rows, take tokens from the number's bucket, post them
+concurrently, record every answer in bulk. Plus the sweeper that keeps the database, not
+the broker, the record of what still has to go out (design.md, "Exactly once, honestly").
+
+Row states on the way out:
+  queued  --claim-->  sending  --answer-->  accepted | queued (transient, backoff) | failed
+  sending (no answer: the POST may have gone out) stays put until a status webhook adopts it
+  through biz_opaque_callback_data, or the reconciliation window passes with no word: only
+  then is it queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.campaigns.models import CampaignRecipient
+from apps.conversations import statuses
+from apps.conversations.models import Message, MessageAttempt
+from apps.message_templates.models import MessageTemplate
+from apps.phone_numbers.models import PhoneNumber
+from apps.providers.backends import get_backend
+from apps.providers.exceptions import ProviderError, ProviderTransientError, ProviderUnknownOutcome
+from apps.providers.outbound import OutboundMessage, SendResult
+from apps.providers.ratelimit import acquire, pair_backoff_seconds
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 600.0
+
+
+def ring_dispatch(*, tenant_id: int, phone_number_id: int, countdown: float | None = None, bells: int = 1) -> None:
+    """Queue dispatch task(s) for a number once the current transaction commits."""
+    from apps.conversations.tasks import message_dispatch_task
+
+    def ring() -> None:
+        for _ in range(bells):
+            message_dispatch_task.apply_async(kwargs={"tenant_id": tenant_id, "phone_number_id": phone_number_id},
+                                              countdown=countdown)
+
+    transaction.on_commit(ring)
+
+
+def batch_size_for(number: PhoneNumber) -> int:
+    # About a quarter of a second of budget per batch: big enough to amortize the round trips,
+    # small enough that rows are not held in `sending` while waiting for tokens.
+    return max(10, min(250, number.messages_per_second // 4))
+
+
+def backoff_seconds(attempt: int) -> float:
+    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempt - 1)))
+    return delay * random.uniform(0.8, 1.2)
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    accepted: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    batches: int = 0
+    message_ids: list[int] = field(default_factory=list)
+
+
+def _claim(*, number: PhoneNumber, limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        qs = (Message.objects.for_tenant(number.tenant_id)
+              .filter(phone_number=number, status=Message.Status.QUEUED, next_attempt_at__lte=now)
+              .order_by("next_attempt_at", "id"))
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        # The rows are ours: locked (PostgreSQL, SKIP LOCKED lets other workers take the next
+        # ones) or behind SQLite's write lock, which the IMMEDIATE transaction took first.
+        Message.objects.for_tenant(number.tenant_id).filter(id__in=ids, status=Message.Status.QUEUED).update(
+            status=Message.Status.SENDING, sending_at=now, status_updated_at=now, attempt_count=F("attempt_count") + 1,
+        )
+        return ids
+
+
+def _unclaim(*, tenant_id: int, ids: list[int]) -> None:
+    if ids:
+        Message.objects.for_tenant(tenant_id).filter(id__in=ids, status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, attempt_count=F("attempt_count") - 1,
+        )
+
+
+def _outbound(message: Message, templates: dict[tuple[str, str], MessageTemplate]) -> OutboundMessage:
+    template = None
+    if message.type == Message.Type.TEMPLATE:
+        language = message.content.get("language") or {}
+        template = templates.get((message.content.get("name"), language.get("code")))
+    return OutboundMessage(
+        to=message.contact.wa_id, type=message.type, content=message.content,
+        reply_to=message.reply_to_provider_id or None, callback_data=str(message.pk),
+        provider_template_id=(template.provider_template_id or None) if template else None,
+        template_parameter_format=template.parameter_format if template else "positional",
+    )
+
+
+def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = "",
+                      time_budget: float | None = None) -> DispatchReport:
+    """Send what is due for one number, batch after batch, for at most ``time_budget`` seconds;
+    ring again when work is left, so no task runs a whole campaign."""
+    report = DispatchReport()
+    number = PhoneNumber.objects.for_tenant(tenant_id).filter(pk=phone_number_id).first()
+    if number is None or number.status == PhoneNumber.Status.DISABLED:
+        return report
+    budget = settings.PARLEY_DISPATCH_TIME_BUDGET if time_budget is None else time_budget
+    deadline = time.monotonic() + budget
+    backend = get_backend(number)
+    size = batch_size_for(number)
+    while True:
+        ids = _claim(number=number, limit=size)
+        if not ids:
+            break
+        report.claimed += len(ids)
+        granted = acquire(key=f"number:{number.pk}", rate=number.messages_per_second, want=len(ids),
+                          timeout=max(1.0, 3 * len(ids) / number.messages_per_second))
+        if granted < len(ids):
+            _unclaim(tenant_id=tenant_id, ids=ids[granted:])
+            ids = ids[:granted]
+        if ids:
+            _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report)
+            report.batches += 1
+        if time.monotonic() >= deadline:
+            break
+    more = Message.objects.for_tenant(tenant_id).filter(
+        phone_number_id=phone_number_id, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()).exists()
+    if more and report.claimed:
+        ring_dispatch(tenant_id=tenant_id, phone_number_id=phone_number_id)
+    return report
+
+
+def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: str, report: DispatchReport) -> None:
+    messages = list(Message.objects.for_tenant(number.tenant_id).filter(id__in=ids)
+                    .select_related("contact").order_by("id"))
+    names = {m.content.get("name") for m in messages if m.type == Message.Type.TEMPLATE}
+    templates = {}
+    if names:
+        templates = {(t.name, t.language): t for t in MessageTemplate.objects.for_tenant(number.tenant_id)
+                     .filter(waba_id=number.waba_id, name__in=names)}
+    outbound: list[OutboundMessage] = []
+    sendable: list[Message] = []
+    results: dict[int, SendResult | ProviderError] = {}
+    for message in messages:
+        try:
+            outbound.append(_outbound(message, templates))
+            sendable.append(message)
+        except ValueError as exc:  # a row that cannot be expressed is refused, never posted
+            results[message.pk] = ProviderError(str(exc), title="Invalid message", explanation=str(exc))
+    for message, result in zip(sendable, backend.send_batch(outbound) if outbound else [], strict=True):
+        results[message.pk] = result
+    record_send_results(number=number, messages=messages, results=results, task_id=task_id, report=report)
+
+
+@transaction.atomic
+def record_send_results(*, number: PhoneNumber, messages: list[Message], results: dict[int, SendResult | ProviderError],
+                        task_id: str, report: DispatchReport) -> None:
+    from apps.webhooks.services import event_emit_many
+
+    now = timezone.now()
+    tenant_id = number.tenant_id
+    scoped = Message.objects.for_tenant(tenant_id)
+    attempts: list[MessageAttempt] = []
+    accepted: list[Message] = []
+    retry: list[Message] = []
+    failed: list[Message] = []
+    for message in messages:
+        result = results[message.pk]
+        report.message_ids.append(message.pk)
+        if isinstance(result, SendResult):
+            message.provider_message_id = result.provider_message_id or None
+            if number.provider == PhoneNumber.Provider.META_CLOUD:
+                message.wa_message_id = message.provider_message_id
+            accepted.append(message)
+            attempts.append(MessageAttempt(tenant_id=tenant_id, message=message, task_id=task_id,
+                                           outcome=MessageAttempt.Outcome.ACCEPTED, status_code=result.status_code,
+                                           response_excerpt=str(result.raw)[:1000], duration_ms=result.duration_ms))
+            continue
+        error: ProviderError = result
+        attempt = MessageAttempt(tenant_id=tenant_id, message=message, task_id=task_id, status_code=error.status_code,
+                                 error_code=error.code, response_excerpt=(error.response_excerpt or str(error))[:1000])
+        if isinstance(error, ProviderUnknownOutcome):
+            attempt.outcome = MessageAttempt.Outcome.UNKNOWN
+            report.unknown += 1
+        elif isinstance(error, ProviderTransientError) and message.attempt_count < MAX_ATTEMPTS:
+            attempt.outcome = MessageAttempt.Outcome.TRANSIENT_ERROR
+            if error.pair_rate_limited:
+                delay = pair_backoff_seconds(message.attempt_count - 1)
+            else:
+                delay = max(error.retry_after or 0.0, backoff_seconds(message.attempt_count))
+            message.next_attempt_at = now + timedelta(seconds=delay)
+            message.error_code, message.error_title = error.code, (error.title or "Temporary error")[:255]
+            message.error_detail = error.explanation or str(error)
+            retry.append(message)
+        else:
+            attempt.outcome = (MessageAttempt.Outcome.TRANSIENT_ERROR if isinstance(error, ProviderTransientError)
+                               else MessageAttempt.Outcome.PERMANENT_ERROR)
+            message.error_code = error.code
+            message.error_title = (error.title or "Not sent")[:255]
+            detail = error.explanation or str(error)
+            if isinstance(error, ProviderTransientError):
+                detail = f"Gave up after {message.attempt_count} attempts. {detail}"
+            message.error_detail = detail
+            failed.append(message)
+        attempts.append(attempt)
+    MessageAttempt.objects.bulk_create(attempts)
+    events: list[tuple[str, dict]] = []
+    if accepted:
+        scoped.bulk_update(accepted, ["provider_message_id", "wa_message_id"])
+        ids = [m.pk for m in accepted]
+        scoped.filter(id__in=ids, status__in=statuses.statuses_that_may_become(statuses.ACCEPTED)).update(
+            status=Message.Status.ACCEPTED, accepted_at=now, status_updated_at=now, next_attempt_at=None,
+            error_code=None, error_title="", error_detail="")
+        _mirror_recipients(tenant_id, accepted, statuses.ACCEPTED)
+        report.accepted += len(accepted)
+        events += [("message.accepted", _event(m, statuses.ACCEPTED)) for m in accepted]
+    if retry:
+        scoped.bulk_update(retry, ["next_attempt_at", "error_code", "error_title", "error_detail"])
+        scoped.filter(id__in=[m.pk for m in retry], status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, status_updated_at=now)
+        report.retried += len(retry)
+        soonest = min(m.next_attempt_at for m in retry)
+        ring_dispatch(tenant_id=tenant_id, phone_number_id=number.pk,
+                      countdown=max(0.0, (soonest - now).total_seconds()))
+    if failed:
+        scoped.bulk_update(failed, ["error_code", "error_title", "error_detail"])
+        scoped.filter(id__in=[m.pk for m in failed], status__in=statuses.statuses_that_may_become(statuses.FAILED)).update(
+            status=Message.Status.FAILED, failed_at=now, status_updated_at=now, next_attempt_at=None)
+        _mirror_recipients(tenant_id, failed, statuses.FAILED)
+        report.failed += len(failed)
+        events += [("message.failed", _event(m, statuses.FAILED)) for m in failed]
+    if events:
+        event_emit_many(tenant=number.tenant, events=events)
+
+
+def _event(message: Message, status: str) -> dict:
+    from .events import message_event_data
+
+    message.status = status
+    return message_event_data(message, wa_id=message.contact.wa_id)
+
+
+def _mirror_recipients(tenant_id: int, messages: list[Message], status: str) -> None:
+    ids = [m.campaign_recipient_id for m in messages if m.campaign_recipient_id]
+    if ids:
+        CampaignRecipient.objects.for_tenant(tenant_id).filter(
+            id__in=ids, status__in=statuses.statuses_that_may_become(status)).update(status=status)
+
+
+@dataclass
+class SweepReport:
+    rung: int = 0
+    requeued_unknown: int = 0
+    failed_unknown: int = 0
+
+
+def messages_sweep() -> SweepReport:
+    """Beat task body: ring for due queued rows nobody picked up (a lost broker message), and
+    settle `sending` rows that got no answer and no webhook within the reconciliation window."""
+    report = SweepReport()
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.PARLEY_QUEUED_STALE_SECONDS)
+    due = (Message.objects.unscoped().filter(status=Message.Status.QUEUED, next_attempt_at__lte=stale)
+           .values_list("tenant_id", "phone_number_id").distinct())
+    for tenant_id, phone_number_id in due:
+        ring_dispatch(tenant_id=tenant_id, phone_number_id=phone_number_id)
+        report.rung += 1
+    cutoff = now - timedelta(seconds=settings.PARLEY_RECONCILE_WINDOW_SECONDS)
+    with transaction.atomic():
+        orphans = list(Message.objects.unscoped().filter(status=Message.Status.SENDING, sending_at__lt=cutoff)
+                       .values_list("id", "tenant_id", "phone_number_id", "attempt_count"))
+        give_up = [row[0] for row in orphans if row[3] >= MAX_ATTEMPTS]
+        resend = [row for row in orphans if row[3] < MAX_ATTEMPTS]
+        if give_up:
+            report.failed_unknown = Message.objects.unscoped().filter(id__in=give_up, status=Message.Status.SENDING).update(
+                status=Message.Status.FAILED, failed_at=now, status_updated_at=now,
+                error_title="No answer from the provider",
+                error_detail=f"No answer and no status webhook after {MAX_ATTEMPTS} attempts.")
+        if resend:
+            # No status webhook adopted these within the window, so the POST never reached the
+            # provider: now, and only now, they may go out again.
+            report.requeued_unknown = Message.objects.unscoped().filter(
+                id__in=[row[0] for row in resend], status=Message.Status.SENDING,
+            ).update(status=Message.Status.QUEUED, next_attempt_at=now, status_updated_at=now)
+            logger.warning("Re-queued %d message(s) left in 'sending' past the reconciliation window",
+                           report.requeued_unknown)
+            for tenant_id, phone_number_id in {(row[1], row[2]) for row in resend}:
+                ring_dispatch(tenant_id=tenant_id, phone_number_id=phone_number_id)
+    return report

@@ -1,0 +1,191 @@
+"""message_send: validate, apply the send-time policies, write Message(queued), ring the bell.
+
+Policy errors are synchronous (design.md): window_closed, contact_opted_out,
+template_not_approved, template_parameters_mismatch, phone_number_not_found,
+invalid_recipient. Delivery is asynchronous: the row is the record, the task only rings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.contacts.models import Contact
+from apps.contacts.services import contact_get_or_create
+from apps.conversations.models import Conversation, Message
+from apps.core.exceptions import ApplicationError, PolicyError
+from apps.core.phone import normalize_wa_id
+from apps.message_templates.models import MessageTemplate
+from apps.message_templates.rendering import parameter_problems, render_body
+from apps.phone_numbers.models import PhoneNumber
+from apps.providers.outbound import OutboundMessage
+from apps.tenants.models import Tenant
+
+from .dispatch import ring_dispatch
+
+# What a person or program may send; mark_read is an action, not a message.
+SENDABLE_TYPES = ("text", "template", "image", "video", "audio", "document", "sticker", "location", "contacts",
+                  "interactive", "reaction")
+MEDIA_LABELS = {"image": "📷 Photo", "video": "🎬 Video", "audio": "🎵 Audio", "document": "📄 Document",
+                "sticker": "Sticker"}
+
+
+def resolve_phone_number(*, tenant: Tenant, phone_number: PhoneNumber | int | str | None) -> PhoneNumber:
+    """The number to send from: the given one (object or id), or the tenant's only number."""
+    numbers = PhoneNumber.objects.for_tenant(tenant)
+    if isinstance(phone_number, PhoneNumber):
+        number = phone_number if phone_number.tenant_id == tenant.pk else None
+    elif phone_number in (None, ""):
+        candidates = list(numbers.exclude(status=PhoneNumber.Status.DISABLED)[:2])
+        if len(candidates) != 1:
+            raise PolicyError(
+                "Say which phone number to send from (phone_number_id): this workspace has "
+                + ("no connected number." if not candidates else "several."),
+                code="phone_number_not_found",
+            )
+        number = candidates[0]
+    else:
+        number = numbers.filter(pk=int(phone_number)).first() if str(phone_number).isdigit() else None
+    if number is None:
+        raise PolicyError(f"No phone number {phone_number} in this workspace.", code="phone_number_not_found",
+                          http_status=404 if phone_number not in (None, "") else None)
+    if number.status == PhoneNumber.Status.DISABLED:
+        raise PolicyError(f"The number {number} is disabled.", code="phone_number_not_found")
+    return number
+
+
+def text_preview(*, type: str, content: Any) -> str:
+    if type == "text":
+        return str(content.get("body", ""))[:255]
+    if type in MEDIA_LABELS:
+        caption = content.get("caption") or content.get("filename") or ""
+        return f"{MEDIA_LABELS[type]} {caption}".strip()[:255]
+    if type == "location":
+        return f"📍 {content.get('name') or content.get('address') or 'Location'}"[:255]
+    if type == "contacts":
+        cards = content if isinstance(content, list) else []
+        names = ", ".join(str((c.get("name") or {}).get("formatted_name", "")) for c in cards)
+        return f"👤 {names}".strip()[:255]
+    if type == "interactive":
+        return str((content.get("body") or {}).get("text", "Interactive message"))[:255]
+    if type == "reaction":
+        return f"Reacted {content.get('emoji', '')}".strip()[:255]
+    return type
+
+
+def find_template(*, tenant: Tenant, number: PhoneNumber, name: str, language: str) -> MessageTemplate | None:
+    templates = MessageTemplate.objects.for_tenant(tenant).filter(waba_id=number.waba_id, name=name)
+    exact = templates.filter(language=language).first()
+    if exact is not None:
+        return exact
+    # "en" finds "en_US" when that is the only English variant, and the other way round.
+    base = language.split("_")[0]
+    candidates = [t for t in templates if t.language.split("_")[0] == base]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def check_template(*, tenant: Tenant, number: PhoneNumber, content: dict) -> tuple[MessageTemplate, dict, str]:
+    """The stored template a send names, with the language code normalized to the stored one
+    and the body as the customer will read it."""
+    name = str(content.get("name") or "")
+    language = content.get("language")
+    code = str(language.get("code") if isinstance(language, dict) else language or "")
+    if not name or not code:
+        raise PolicyError("A template message needs template.name and template.language.code.",
+                          code="template_parameters_mismatch")
+    template = find_template(tenant=tenant, number=number, name=name, language=code)
+    if template is None:
+        raise PolicyError(f"There is no template {name!r} in language {code!r} for this number's account.",
+                          code="template_not_approved", details={"name": name, "language": code})
+    if template.status != MessageTemplate.Status.APPROVED:
+        raise PolicyError(f"Template {name!r} ({template.language}) is {template.get_status_display().lower()}, "
+                          "not approved.", code="template_not_approved",
+                          details={"name": name, "language": template.language, "status": template.status})
+    components = content.get("components") or []
+    problems = parameter_problems(stored=template.components, parameter_format=template.parameter_format,
+                                  send_components=components)
+    if problems:
+        raise PolicyError(f"Template {name!r} parameters do not match: {'; '.join(problems)}.",
+                          code="template_parameters_mismatch", details={"problems": problems})
+    normalized = {**content, "language": {**(language if isinstance(language, dict) else {}), "code": template.language}}
+    body = render_body(stored=template.components, parameter_format=template.parameter_format,
+                       send_components=components)
+    return template, normalized, body
+
+
+def window_is_open(conversation: Conversation, *, now=None) -> bool:
+    now = now or timezone.now()
+    return bool(conversation.window_expires_at and conversation.window_expires_at > now)
+
+
+@transaction.atomic
+def message_send(
+    *,
+    tenant: Tenant,
+    to: str,
+    type: str,
+    content: Any,
+    phone_number: PhoneNumber | int | str | None = None,
+    reply_to: Message | None = None,
+    idempotency_key: str | None = None,
+    sent_by: Any = None,
+    campaign_recipient_id: int | None = None,
+    contact: Contact | None = None,
+    dispatch: bool = True,
+    opt_out_confirmation: bool = False,
+) -> Message:
+    """Queue one message. ``opt_out_confirmation`` lets the single "you are unsubscribed" reply
+    reach a contact who has just opted out."""
+    if type not in SENDABLE_TYPES:
+        raise ApplicationError(f"Unknown message type {type!r}; use one of {', '.join(SENDABLE_TYPES)}.",
+                               code="invalid_message", http_status=422)
+    if idempotency_key:
+        existing = Message.objects.for_tenant(tenant).filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    number = resolve_phone_number(tenant=tenant, phone_number=phone_number)
+    wa_id = contact.wa_id if contact is not None else normalize_wa_id(to)
+    try:
+        OutboundMessage(to=wa_id, type=type, content=content)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), code="invalid_message", http_status=422) from exc
+    if contact is None:
+        contact, _ = contact_get_or_create(tenant=tenant, wa_id=wa_id)
+    if contact.opt_in_status == Contact.OptIn.OPTED_OUT and not opt_out_confirmation:
+        raise PolicyError(f"+{wa_id} has opted out of messages from this workspace.", code="contact_opted_out")
+    conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
+        tenant=tenant, phone_number=number, contact=contact,
+    )
+    now = timezone.now()
+    if type == "template":
+        template, content, preview = check_template(tenant=tenant, number=number, content=content)
+    else:
+        if not window_is_open(conversation, now=now):
+            raise PolicyError(
+                "The 24-hour customer service window is closed: the customer has not written in the last 24 "
+                "hours, so only an approved template can be sent.",
+                code="window_closed",
+                details={"window_expires_at": conversation.window_expires_at.isoformat()
+                         if conversation.window_expires_at else None},
+            )
+        preview = text_preview(type=type, content=content)
+    if reply_to is not None and reply_to.conversation_id != conversation.pk:
+        raise ApplicationError("A reply must quote a message of the same conversation.", code="invalid_message",
+                               http_status=422)
+    message = Message.objects.for_tenant(tenant).create(
+        tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
+        direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255],
+        status=Message.Status.QUEUED, status_updated_at=now, occurred_at=now, reply_to=reply_to,
+        reply_to_provider_id=(reply_to.wa_message_id or reply_to.provider_message_id or "") if reply_to else "",
+        idempotency_key=idempotency_key or None, sent_by=sent_by if getattr(sent_by, "pk", None) else None,
+        campaign_recipient_id=campaign_recipient_id, next_attempt_at=now,
+    )
+    Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
+        last_message_at=now, last_message_preview=preview[:255], last_message_type=type,
+        last_message_direction=Message.Direction.OUTBOUND, updated_at=now,
+    )
+    if dispatch:
+        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
+    return message

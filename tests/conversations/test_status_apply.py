@@ -1,0 +1,120 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apps.conversations.models import Message
+from apps.conversations.services import message_statuses_apply
+from apps.providers.events import ErrorInfo, StatusUpdate
+from apps.webhooks.models import WebhookDelivery
+from tests.factories import CampaignRecipientFactory, MessageFactory, WebhookEndpointFactory
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def update(provider_id, status, seconds=0, **kwargs):
+    defaults = {"provider": "meta_cloud", "route_key": "5550001", "wa_message_id": provider_id, "errors": (),
+                "recipient_wa_id": "14155550100", "conversation": {}, "pricing": {}, "callback_data": None, "raw": {}}
+    defaults.update(kwargs)
+    return StatusUpdate(provider_message_id=provider_id, status=status, timestamp=T0 + timedelta(seconds=seconds),
+                        **defaults)
+
+
+@pytest.fixture
+def sent_message(scoped, open_conversation):
+    return MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.A",
+                          wa_message_id="wamid.A")
+
+
+def apply(number, *updates):
+    return message_statuses_apply(phone_number=number, updates=list(updates))
+
+
+def test_the_ladder(number, sent_message):
+    report = apply(number, update("wamid.A", "sent", 1), update("wamid.A", "delivered", 2), update("wamid.A", "read", 3))
+    sent_message.refresh_from_db()
+    assert report.applied == 3 and sent_message.status == "read"
+    assert (sent_message.sent_at, sent_message.delivered_at, sent_message.read_at) == (
+        T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), T0 + timedelta(seconds=3))
+
+
+def test_read_before_delivered_stays_read_and_fills_the_skipped_steps(number, sent_message):
+    apply(number, update("wamid.A", "read", 3))
+    report = apply(number, update("wamid.A", "delivered", 2), update("wamid.A", "sent", 1))
+    sent_message.refresh_from_db()
+    assert sent_message.status == "read" and report.ignored == 2
+    assert sent_message.delivered_at == T0 + timedelta(seconds=3) and sent_message.sent_at == T0 + timedelta(seconds=3)
+
+
+def test_duplicates_change_nothing(number, sent_message):
+    apply(number, update("wamid.A", "delivered", 2))
+    report = apply(number, update("wamid.A", "delivered", 9), update("wamid.A", "delivered", 9))
+    sent_message.refresh_from_db()
+    assert report.applied == 0 and report.ignored == 2
+    assert sent_message.delivered_at == T0 + timedelta(seconds=2)
+
+
+def test_failed_after_delivered_is_ignored_but_failed_before_is_kept_with_its_error(number, sent_message, open_conversation):
+    apply(number, update("wamid.A", "delivered", 2))
+    apply(number, update("wamid.A", "failed", 3, errors=(ErrorInfo(131026, "Undeliverable", "m", "d"),)))
+    sent_message.refresh_from_db()
+    assert sent_message.status == "delivered" and sent_message.error_code is None
+    other = MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.B")
+    apply(number, update("wamid.B", "failed", 3, errors=(ErrorInfo(131049, "Ecosystem", "not delivered", "healthy"),)))
+    other.refresh_from_db()
+    assert (other.status, other.error_code, other.error_title, other.error_detail) == (
+        "failed", 131049, "Ecosystem", "healthy")
+
+
+def test_a_lost_post_answer_is_adopted_through_callback_data(number, open_conversation):
+    orphan = MessageFactory(conversation=open_conversation, status="sending", provider_message_id=None)
+    report = apply(number, update("wamid.NEW", "sent", 1, callback_data=str(orphan.pk)))
+    orphan.refresh_from_db()
+    assert report.adopted == 1
+    assert (orphan.status, orphan.provider_message_id, orphan.wa_message_id) == ("sent", "wamid.NEW", "wamid.NEW")
+
+
+def test_callback_data_cannot_reach_another_numbers_or_tenants_rows(number):
+    stranger = MessageFactory(status="sending", provider_message_id=None)  # another tenant
+    report = apply(number, update("wamid.X", "sent", callback_data=str(stranger.pk)))
+    assert report.unmatched == 1
+    assert Message.objects.unscoped().get(pk=stranger.pk).status == "sending"
+
+
+def test_gupshup_dlrs_match_on_the_gupshup_id(number, open_conversation):
+    message = MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="gs-uuid-1",
+                             wa_message_id=None)
+    apply(number, update("gs-uuid-1", "delivered", 2, provider="gupshup", wa_message_id="wamid.REAL"))
+    message.refresh_from_db()
+    assert message.status == "delivered" and message.wa_message_id == "wamid.REAL"
+
+
+def test_campaign_recipients_follow_their_message(number, open_conversation):
+    recipient = CampaignRecipientFactory(tenant=number.tenant, status="accepted")
+    MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.C",
+                   campaign_recipient=recipient)
+    apply(number, update("wamid.C", "read", 3))
+    recipient.refresh_from_db()
+    assert recipient.status == "read"
+    apply(number, update("wamid.C", "failed", 4))
+    recipient.refresh_from_db()
+    assert recipient.status == "read"
+
+
+def test_unknown_ids_are_counted_not_raised(number, sent_message):
+    report = apply(number, update("wamid.NOPE", "read"))
+    assert report.unmatched == 1 and report.unmatched_ids == ["wamid.NOPE"]
+
+
+def test_a_batch_of_500_is_applied_in_bulk_with_events(scoped, number, open_conversation,
+                                                       django_assert_max_num_queries):
+    WebhookEndpointFactory(tenant=number.tenant)
+    messages = [MessageFactory(conversation=open_conversation, status="accepted", provider_message_id=f"wamid.{i}")
+                for i in range(250)]
+    updates = [update(f"wamid.{i}", "sent", 1) for i in range(250)] + [update(f"wamid.{i}", "delivered", 2)
+                                                                       for i in range(250)]
+    with django_assert_max_num_queries(20):
+        report = apply(number, *updates)
+    assert report.applied == 500
+    assert Message.objects.filter(pk__in=[m.pk for m in messages], status="delivered").count() == 250
+    assert WebhookDelivery.objects.filter(event_type="message.delivered").count() == 250
+    assert WebhookDelivery.objects.filter(event_type="message.sent").count() == 250
