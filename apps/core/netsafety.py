@@ -1,4 +1,4 @@
-"""SSRF guard: the server fetches or posts to user-supplied URLs (media links, tenants'
+"""SSRF guard: the server fetches or posts to URLs it was given (inbound media links, tenants'
 webhook endpoints) only when they resolve to public addresses."""
 
 from __future__ import annotations
@@ -10,6 +10,31 @@ from urllib.parse import urlsplit
 
 class UnsafeURL(ValueError):
     pass
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    ip = ipaddress.ip_address(value.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def blocked_reason(address: str) -> str | None:
+    """Why ``address`` is not a public address (``"loopback"``, ``"private"``, …), or None."""
+    ip = _address(address)
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved or not ip.is_global:
+        return "non-public"
+    return None
 
 
 def check_public_url(url: str, *, allowed_hosts: set[str] | None = None) -> None:
@@ -27,6 +52,6 @@ def check_public_url(url: str, *, allowed_hosts: set[str] | None = None) -> None
     except socket.gaierror as exc:
         raise UnsafeURL(f"cannot resolve {host!r}: {exc}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            raise UnsafeURL(f"{host!r} resolves to a non-public address ({address})")
+        reason = blocked_reason(str(info[4][0]))
+        if reason:
+            raise UnsafeURL(f"{host!r} resolves to a {reason} address ({info[4][0]})")

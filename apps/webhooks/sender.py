@@ -14,7 +14,6 @@ Environment proxies are ignored for the same reason.
 from __future__ import annotations
 
 import codecs
-import ipaddress
 import socket
 import threading
 import time
@@ -26,6 +25,8 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from apps.core.netsafety import blocked_reason
 
 from . import signing
 
@@ -58,31 +59,6 @@ class PostResult:
 def private_urls_allowed() -> bool:
     allowed = getattr(settings, "WEBHOOKS_ALLOW_PRIVATE_URLS", None)
     return bool(settings.DEBUG) if allowed is None else bool(allowed)
-
-
-def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    ip = ipaddress.ip_address(value.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def blocked_reason(address: str) -> str | None:
-    """Why ``address`` is not a public address (``"loopback"``, ``"private"``, …), or None."""
-    ip = _address(address)
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved or not ip.is_global:
-        return "non-public"
-    return None
 
 
 def _refusal(host: str, address: str, reason: str) -> str:

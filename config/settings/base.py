@@ -136,17 +136,24 @@ else:
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL.startswith("filesystem"):
+
+
+def filesystem_broker_options(folder: Path, polling_interval: float = 0.1) -> dict:
+    """Celery's filesystem transport: every process on this machine shares these folders."""
     for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
-        "polling_interval": 0.1,
+        "polling_interval": polling_interval,
     }
+
+
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -201,7 +208,7 @@ WHATSAPP_BACKENDS = {
 # answer and no status webhook before it is resent (design.md, "Exactly once, honestly").
 PARLEY_DISPATCH_TIME_BUDGET = float(env_str("PARLEY_DISPATCH_TIME_BUDGET", "5"))
 PARLEY_QUEUED_STALE_SECONDS = env_int("PARLEY_QUEUED_STALE_SECONDS", 10)
-PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 600)
+PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120)
 # Hosts media may be downloaded from although they are not public (besides each number's own
 # Graph API host, e.g. the emulator); everything else must resolve to public addresses.
 PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MEDIA_HOSTS", []))

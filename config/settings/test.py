@@ -2,7 +2,7 @@
 real services (see .ci/run)."""
 
 from .base import *  # noqa: F403
-from .base import BROKER_DIR, CELERY_BROKER_URL, DATABASES, VAR_DIR
+from .base import BROKER_DIR, CELERY_BROKER_URL, DATABASES, VAR_DIR, filesystem_broker_options
 from .env import env_bool
 
 DEBUG = False
@@ -22,17 +22,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_parley.sqlite3")}
 # Test runs get their own broker folders, never the ones `make run` uses.
 if CELERY_BROKER_URL.startswith("filesystem"):
-    TEST_BROKER_DIR = BROKER_DIR.parent / "test-broker"
-    for sub in ("queue", "processed", "control"):
-        (TEST_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(TEST_BROKER_DIR / "queue"),
-        "data_folder_out": str(TEST_BROKER_DIR / "queue"),
-        "processed_folder": str(TEST_BROKER_DIR / "processed"),
-        "control_folder": str(TEST_BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR.parent / "test-broker", polling_interval=0.05)
 WEBHOOKS_ALLOW_PRIVATE_URLS = True
 PARLEY_TRUSTED_MEDIA_HOSTS = ("media.locmem.invalid",)
 

@@ -107,13 +107,13 @@ def test_worker_killed_mid_send_sends_every_message_exactly_once(e2e_env, e2e_lo
     messages = Message.objects.for_tenant(tenant).filter(pk__in=ids)
     first = worker(e2e_env, e2e_logs, name="first")
     try:
-        # Kill the worker while POSTs are in flight: some rows are left in `sending` with
-        # an answer lost, some were never posted.
-        wait_until(lambda: messages.filter(status__in=["accepted", "sent", "delivered", "read"]).count() >= 40,
-                   what="the first sends", timeout=40)
+        # Kill the worker while POSTs are in flight (the emulator answers after 150 ms): rows
+        # are left in `sending` with their answers lost.
+        wait_until(lambda: messages.filter(status__in=["accepted", "sent", "delivered", "read"]).count() >= 40
+                   and messages.filter(status="sending").exists(), what="sends in flight", timeout=40, interval=0.01)
         first.kill()
-        print(f"after the kill: {messages.filter(status='sending').count()} row(s) in sending, "
-              f"{messages.filter(status='queued').count()} queued")
+        in_flight = messages.filter(status="sending").count()
+        assert in_flight > 0, "the kill must catch rows in flight for this test to mean anything"
     finally:
         first.stop()
     second = worker(e2e_env, e2e_logs, name="second")

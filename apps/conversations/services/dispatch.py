@@ -92,11 +92,11 @@ def _claim(*, number: PhoneNumber, limit: int) -> list[int]:
         return ids
 
 
-def _unclaim(*, tenant_id: int, ids: list[int]) -> None:
-    if ids:
-        Message.objects.for_tenant(tenant_id).filter(id__in=ids, status=Message.Status.SENDING).update(
-            status=Message.Status.QUEUED, attempt_count=F("attempt_count") - 1,
-        )
+def _due_count(*, number: PhoneNumber, limit: int) -> int:
+    """How many rows (up to ``limit``) are waiting, without locking them."""
+    return len(Message.objects.for_tenant(number.tenant_id).filter(
+        phone_number=number, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now(),
+    ).values_list("id", flat=True)[:limit])
 
 
 def _outbound(message: Message, templates: dict[tuple[str, str], MessageTemplate]) -> OutboundMessage:
@@ -124,19 +124,21 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
     deadline = time.monotonic() + budget
     backend = get_backend(number)
     size = batch_size_for(number)
+    key = f"number:{number.pk}"
     while True:
-        ids = _claim(number=number, limit=size)
+        # Tokens first, rows second: a row is claimed only when it can be posted at once, so a
+        # crash leaves as few rows as possible in `sending` with nothing sent.
+        due = _due_count(number=number, limit=size)
+        if not due:
+            break
+        granted = acquire(key=key, rate=number.messages_per_second, want=due,
+                          timeout=max(1.0, 3 * due / number.messages_per_second))
+        ids = _claim(number=number, limit=granted) if granted else []
         if not ids:
             break
         report.claimed += len(ids)
-        granted = acquire(key=f"number:{number.pk}", rate=number.messages_per_second, want=len(ids),
-                          timeout=max(1.0, 3 * len(ids) / number.messages_per_second))
-        if granted < len(ids):
-            _unclaim(tenant_id=tenant_id, ids=ids[granted:])
-            ids = ids[:granted]
-        if ids:
-            _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report)
-            report.batches += 1
+        _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report)
+        report.batches += 1
         if time.monotonic() >= deadline:
             break
     more = Message.objects.for_tenant(tenant_id).filter(
