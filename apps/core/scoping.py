@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 _current_tenant_id: ContextVar[int | None] = ContextVar("parley_tenant_id", default=None)
@@ -42,6 +42,16 @@ def require_tenant_id() -> int:
             ".for_tenant(tenant) / .unscoped()."
         )
     return tenant_id
+
+
+def enter_tenant_scope(tenant_or_id: Any) -> Token:
+    """For interfaces that cannot wrap a block (DRF's initial/finalize_response); pair with
+    exit_tenant_scope(token)."""
+    return _current_tenant_id.set(_tenant_pk(tenant_or_id))
+
+
+def exit_tenant_scope(token: Token) -> None:
+    _current_tenant_id.reset(token)
 
 
 @contextmanager

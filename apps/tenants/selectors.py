@@ -27,9 +27,9 @@ def access_tenant(*, user: AbstractBaseUser, tenant_slug: str) -> tuple[Tenant, 
     return membership.tenant, membership
 
 
-def api_key_get_by_plaintext(*, plaintext: str) -> ApiKey | None:
-    """The active key matching ``plaintext``, or None. Looks up by prefix (not secret), then
-    compares hashes in constant time."""
+def api_key_find(*, plaintext: str) -> ApiKey | None:
+    """The key matching ``plaintext`` whatever its state, or None. Looks up by prefix (not
+    secret), then compares hashes in constant time."""
     if not plaintext.startswith(KEY_PREFIX) or "." not in plaintext:
         return None
     prefix, _, secret = plaintext[len(KEY_PREFIX):].partition(".")
@@ -38,7 +38,13 @@ def api_key_get_by_plaintext(*, plaintext: str) -> ApiKey | None:
     api_key = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=prefix).first()
     if api_key is None or not constant_time_compare(api_key.hashed_key, hash_api_key(plaintext)):
         return None
-    if api_key.revoked_at is not None or not api_key.tenant.is_active:
+    return api_key
+
+
+def api_key_get_by_plaintext(*, plaintext: str) -> ApiKey | None:
+    """The usable key matching ``plaintext``: not revoked, its tenant active."""
+    api_key = api_key_find(plaintext=plaintext)
+    if api_key is None or api_key.revoked_at is not None or not api_key.tenant.is_active:
         return None
     return api_key
 

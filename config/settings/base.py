@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
     "template_partials",
@@ -182,9 +184,11 @@ CELERY_TASK_ROUTES = {
     "apps.campaigns.tasks.*": {"queue": "default"},
     "apps.contacts.tasks.*": {"queue": "default"},
     "apps.message_templates.tasks.*": {"queue": "default"},
+    "apps.api.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict = {
     "messages-sweep": {"task": "apps.conversations.tasks.messages_sweep_task", "schedule": 5.0},
+    "idempotency-keys-purge": {"task": "apps.api.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
     "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 10.0},
     "webhook-deliveries-sweep": {"task": "apps.webhooks.tasks.webhook_deliveries_sweep_task", "schedule": 30.0},
 }
@@ -213,12 +217,46 @@ PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120
 # Graph API host, e.g. the emulator); everything else must resolve to public addresses.
 PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MEDIA_HOSTS", []))
 PARLEY_WEBHOOK_EVENT_STALE_SECONDS = env_int("PARLEY_WEBHOOK_EVENT_STALE_SECONDS", 30)
+# The benchmarks' floor views under /_bench/ (bench/urls.py); never on in production.
+PARLEY_BENCH_VIEWS = env_bool("PARLEY_BENCH_VIEWS", False)
 
 # --- DRF ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.authentication.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.ApiKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Parley API",
+    "DESCRIPTION": (
+        "Send and receive every WhatsApp message type, manage contacts, templates and webhooks. "
+        "Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are "
+        '`{"error": {"code", "message", "details"}}`. POSTs accept an `Idempotency-Key` header.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "BearerKey": {"type": "http", "scheme": "bearer"},
+            "HeaderKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+    "SECURITY": [{"BearerKey": []}, {"HeaderKey": []}],
 }
 
 LOGGING = {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,11 +40,25 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
 
 
+BELL_TTL_SECONDS = 2
+
+
+def _bell_key(phone_number_id: int) -> str:
+    return f"parley:dispatch-bell:{phone_number_id}"
+
+
 def ring_dispatch(*, tenant_id: int, phone_number_id: int, countdown: float | None = None, bells: int = 1) -> None:
-    """Queue dispatch task(s) for a number once the current transaction commits."""
+    """Queue dispatch task(s) for a number once the current transaction commits.
+
+    A single immediate bell is skipped while another one is queued and not yet started (a
+    cache key the task clears when it begins): that task will find this row too. So 500 API
+    sends a second make a handful of tasks, not 500. The key expires on its own, and the
+    sweeper re-rings anything left, so a lost bell delays and never loses."""
     from apps.conversations.tasks import message_dispatch_task
 
     def ring() -> None:
+        if bells == 1 and not countdown and not cache.add(_bell_key(phone_number_id), 1, timeout=BELL_TTL_SECONDS):
+            return
         for _ in range(bells):
             message_dispatch_task.apply_async(kwargs={"tenant_id": tenant_id, "phone_number_id": phone_number_id},
                                               countdown=countdown)
@@ -120,6 +135,7 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
     number = PhoneNumber.objects.for_tenant(tenant_id).filter(pk=phone_number_id).first()
     if number is None or number.status == PhoneNumber.Status.DISABLED:
         return report
+    cache.delete(_bell_key(phone_number_id))  # from now on, new rows need a new bell
     budget = settings.PARLEY_DISPATCH_TIME_BUDGET if time_budget is None else time_budget
     deadline = time.monotonic() + budget
     backend = get_backend(number)
