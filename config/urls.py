@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -10,9 +11,13 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("apps.providers.urls")),
+    path("", include("apps.api.urls")),
     path("", include("apps.tenants.urls")),
     path("", include("apps.conversations.urls")),
     path("", include("apps.contacts.urls")),
     path("", include("apps.message_templates.urls")),
     path("", include("apps.campaigns.urls")),
 ]
+
+if settings.PARLEY_BENCH_VIEWS:
+    urlpatterns.append(path("_bench/", include("bench.urls")))
