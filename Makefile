@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen
 export UV_PROJECT_ENVIRONMENT ?= .venv
 
-.PHONY: install run test bench lint migrate collectstatic clean
+.PHONY: install run test bench lint migrate collectstatic clean chromium
 
 $(UV):
 	@mkdir -p .tools
@@ -27,7 +27,15 @@ run: install
 	@$(RUN) python manage.py announce --banner-only
 	@$(RUN) honcho -f Procfile.dev start
 
-test: install
+# Browser tests drive Debian's chromium with Playwright; it is installed with apt when missing
+# (as root, or through sudo). Playwright never downloads a browser of its own.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing chromium with apt for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
+
+test: install chromium
 	@$(RUN) pytest $(PYTEST_ARGS)
 
 bench: install
