@@ -5,6 +5,8 @@ from django.urls import include, path
 
 from apps.core.views import healthz
 
+handler404 = "apps.core.views.not_found"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

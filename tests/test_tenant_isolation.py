@@ -50,7 +50,13 @@ NOT_TENANT_PATTERNS = {
 # Whole prefixes covered by their own tests below.
 COVERED_PREFIXES = {
     "admin/": "test_admin_is_tenant_filtered_for_staff_members",
+    "api/v1/": "test_another_tenants_ids_are_404_on_every_api_url (API keys carry the tenant)",
+    "graph/": "tests/api/test_graph.py: another tenant's number id answers Meta's 'does not exist' (code 100)",
 }
+NOT_TENANT_PATTERNS.update({
+    "api/schema/": "the OpenAPI document, no tenant data",
+    "api/docs/": "the API docs page, no tenant data",
+})
 
 PARAM_RE = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 
@@ -157,3 +163,31 @@ def test_admin_is_tenant_filtered_for_staff_members(db):
 def test_admin_refuses_non_staff_members(member_client):
     response = member_client.get("/admin/contacts/contact/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def api_routes():
+    return sorted({route for route, _ in all_patterns() if route.startswith("api/v1/") and PARAM_RE.search(route)})
+
+
+def test_every_api_id_parameter_has_a_factory():
+    unknown = {m.group("name") for route in api_routes() for m in PARAM_RE.finditer(route)} - set(PARAM_FACTORIES)
+    assert unknown == set(), f"API URL parameters the isolation walk cannot fill: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("route", api_routes())
+def test_another_tenants_ids_are_404_on_every_api_url(db, route):
+    from rest_framework.test import APIClient
+
+    from apps.tenants.services import api_key_create
+
+    theirs = f.TenantFactory(slug="theirs")
+    their_objects = {name: factory(tenant=theirs).pk for name, factory in PARAM_FACTORIES.items()}
+    _, my_key = api_key_create(tenant=f.TenantFactory(slug="mine"), name="probe")
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {my_key}")
+    url = fill(route, their_objects)
+    for method in ("get", "post", "patch", "put", "delete"):
+        response = getattr(client, method)(url, {}, format="json")
+        if response.status_code == 405:
+            continue
+        assert response.status_code == 404, f"{method.upper()} {url} answered {response.status_code}"
+        assert response.json()["error"]["code"] == "not_found"

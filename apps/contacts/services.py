@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
+from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
 from apps.tenants.models import Tenant
 
-from .models import Contact
+from .models import Contact, ContactTag, Tag
 
 
 def contact_get_or_create(*, tenant: Tenant, wa_id: str, profile_name: str = "") -> tuple[Contact, bool]:
@@ -37,3 +43,460 @@ def contact_opt_set(*, contact: Contact, opted_in: bool, source: str, at: dateti
         contact.opted_out_at = at
     contact.save(update_fields=["opt_in_status", "opt_in_source", "opted_in_at", "opted_out_at", "updated_at"])
     return True
+
+
+# --- validation shared by the single-contact services and the bulk upsert ------------------
+
+MAX_NAME_LENGTH = Contact._meta.get_field("name").max_length
+MAX_SOURCE_LENGTH = Contact._meta.get_field("opt_in_source").max_length
+MAX_TAG_LENGTH = Tag._meta.get_field("name").max_length
+MAX_TAGS_PER_CONTACT = 50
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_KEY_LENGTH = 64
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+MAX_BULK_ROWS = 1000
+ATTRIBUTE_MODES = ("merge", "replace")
+DEFAULT_SOURCE = "api"
+
+
+def _clean_name(name: Any) -> str:
+    if name is None:
+        return ""
+    if not isinstance(name, str):
+        raise ApplicationError("name must be a string.", code="invalid_name")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise ApplicationError(f"name is longer than {MAX_NAME_LENGTH} characters.", code="invalid_name")
+    return name
+
+
+def _clean_attributes(attributes: Any) -> dict[str, Any]:
+    """A flat JSON object: at most MAX_ATTRIBUTES keys of at most MAX_ATTRIBUTE_KEY_LENGTH
+    characters, MAX_ATTRIBUTES_BYTES of JSON in all. ``None`` values are kept (they remove the
+    key when merged)."""
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise ApplicationError("attributes must be a JSON object.", code="invalid_attributes")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ApplicationError(f"attributes has more than {MAX_ATTRIBUTES} keys.", code="invalid_attributes")
+    for key in attributes:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_ATTRIBUTE_KEY_LENGTH:
+            raise ApplicationError(f"attribute names must be 1 to {MAX_ATTRIBUTE_KEY_LENGTH} characters.",
+                                   code="invalid_attributes")
+    try:
+        size = len(json.dumps(attributes, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"attributes must be plain JSON ({exc}).", code="invalid_attributes") from exc
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise ApplicationError(f"attributes take more than {MAX_ATTRIBUTES_BYTES} bytes of JSON.",
+                               code="invalid_attributes")
+    return dict(attributes)
+
+
+def _clean_attributes_mode(mode: str) -> str:
+    if mode not in ATTRIBUTE_MODES:
+        raise ApplicationError(f"attributes_mode must be one of {', '.join(ATTRIBUTE_MODES)}.",
+                               code="invalid_attributes_mode")
+    return mode
+
+
+def _clean_tag_names(names: Any) -> list[str]:
+    """Distinct, stripped tag names in the order given."""
+    if names is None:
+        return []
+    if isinstance(names, str | bytes | dict) or not isinstance(names, list | tuple):
+        raise ApplicationError("tags must be a list of tag names.", code="invalid_tags")
+    cleaned: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ApplicationError("tags must be non-empty strings.", code="invalid_tags")
+        name = name.strip()
+        if len(name) > MAX_TAG_LENGTH:
+            raise ApplicationError(f"tag {name[:20]!r}… is longer than {MAX_TAG_LENGTH} characters.",
+                                   code="invalid_tags")
+        if name not in cleaned:
+            cleaned.append(name)
+    if len(cleaned) > MAX_TAGS_PER_CONTACT:
+        raise ApplicationError(f"a contact can have at most {MAX_TAGS_PER_CONTACT} tags.", code="invalid_tags")
+    return cleaned
+
+
+def _clean_opt_in_status(status: Any) -> str:
+    if status not in Contact.OptIn.values:
+        raise ApplicationError(f"opt_in_status must be one of {', '.join(Contact.OptIn.values)}.",
+                               code="invalid_opt_in_status")
+    return status
+
+
+def _clean_source(source: Any) -> str:
+    if source is None or source == "":
+        return DEFAULT_SOURCE
+    if not isinstance(source, str):
+        raise ApplicationError("opt_in_source must be a string.", code="invalid_opt_in_source")
+    source = source.strip()
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise ApplicationError(f"opt_in_source is longer than {MAX_SOURCE_LENGTH} characters.",
+                               code="invalid_opt_in_source")
+    return source or DEFAULT_SOURCE
+
+
+def _merged(current: dict[str, Any], given: dict[str, Any], mode: str) -> dict[str, Any]:
+    """``merge``: RFC 7386-style, shallow -- given keys overwrite, ``null`` removes a key.
+    ``replace``: the given object, without its ``null`` values."""
+    result = dict(current or {}) if mode == "merge" else {}
+    for key, value in given.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def _apply_opt_in(contact: Contact, *, status: str, source: str, at: datetime) -> bool:
+    """Move ``contact`` (unsaved) to opt-in ``status``; returns whether it changed."""
+    if contact.opt_in_status == status:
+        return False
+    contact.opt_in_status = status
+    contact.opt_in_source = source[:MAX_SOURCE_LENGTH]
+    if status == Contact.OptIn.OPTED_IN:
+        contact.opted_in_at = at
+    elif status == Contact.OptIn.OPTED_OUT:
+        contact.opted_out_at = at
+    return True
+
+
+def _opted_out_event(contact: Contact) -> tuple[str, dict[str, Any]]:
+    return ("contact.opted_out", {"contact_id": contact.pk, "wa_id": contact.wa_id, "source": contact.opt_in_source})
+
+
+# --- tags ---------------------------------------------------------------------------------
+
+def tags_ensure(*, tenant: Tenant, names: Iterable[str]) -> dict[str, Tag]:
+    """The tenant's tags named ``names``, creating the missing ones: one SELECT, and one
+    INSERT when some are new (a tag created concurrently is picked up, not duplicated)."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return {}
+    tags = Tag.objects.for_tenant(tenant)
+    found = {tag.name: tag for tag in tags.filter(name__in=wanted)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        tags.bulk_create([Tag(tenant=tenant, name=name) for name in missing], ignore_conflicts=True)
+        found.update({tag.name: tag for tag in tags.filter(name__in=missing)})
+    return found
+
+
+def contacts_tags_set(*, tenant: Tenant, assignments: dict[int, list[str]]) -> set[int]:
+    """Make each contact's tags exactly the given names (``{contact_id: [names]}``), for any
+    number of contacts in a bounded number of queries: tags, current links, one DELETE, one
+    batched INSERT. Returns the ids of the contacts whose tags changed."""
+    if not assignments:
+        return set()
+    by_name = tags_ensure(tenant=tenant, names=[name for names in assignments.values() for name in names])
+    wanted = {(contact_id, by_name[name].pk) for contact_id, names in assignments.items() for name in names}
+    links = ContactTag.objects.for_tenant(tenant)
+    current = {(contact_id, tag_id): pk for pk, contact_id, tag_id in
+               links.filter(contact_id__in=list(assignments)).values_list("pk", "contact_id", "tag_id")}
+    stale = {pair: pk for pair, pk in current.items() if pair not in wanted}
+    if stale:
+        links.filter(pk__in=list(stale.values())).delete()
+    new = sorted(wanted - set(current))
+    if new:
+        links.bulk_create([ContactTag(tenant=tenant, contact_id=contact_id, tag_id=tag_id) for contact_id, tag_id in new])
+    return {contact_id for contact_id, _ in [*stale, *new]}
+
+
+@transaction.atomic
+def contact_tags_set(*, tenant: Tenant, contact: Contact, names: Iterable[str]) -> None:
+    contacts_tags_set(tenant=tenant, assignments={contact.pk: _clean_tag_names(list(names))})
+
+
+# --- single contacts -----------------------------------------------------------------------
+
+def _emit_opted_out(*, tenant: Tenant, contact: Contact) -> None:
+    from apps.webhooks.services import event_emit
+
+    type, data = _opted_out_event(contact)
+    event_emit(tenant=tenant, type=type, data=data)
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    tenant: Tenant,
+    wa_id: str,
+    name: str = "",
+    attributes: dict[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    opt_in_status: str = Contact.OptIn.UNKNOWN,
+    opt_in_source: str = DEFAULT_SOURCE,
+    opt_in_at: datetime | None = None,
+) -> Contact:
+    """A new contact for ``wa_id`` (international digits or +E.164). 409 ``contact_exists``
+    when the tenant already has that number."""
+    wa_id = normalize_wa_id(wa_id)
+    contacts = Contact.objects.for_tenant(tenant)
+    existing = contacts.filter(wa_id=wa_id).values_list("pk", flat=True).first()
+    if existing is not None:
+        raise _exists(wa_id, existing)
+    contact = Contact(tenant=tenant, wa_id=wa_id, name=_clean_name(name),
+                      attributes=_merged({}, _clean_attributes(attributes), "replace"))
+    opted_out = False
+    status = _clean_opt_in_status(opt_in_status)
+    if status != Contact.OptIn.UNKNOWN:
+        _apply_opt_in(contact, status=status, source=_clean_source(opt_in_source), at=opt_in_at or timezone.now())
+        opted_out = status == Contact.OptIn.OPTED_OUT
+    tag_names = _clean_tag_names(tags)
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as exc:  # created concurrently between the check and the INSERT
+        existing = contacts.filter(wa_id=wa_id).values_list("pk", flat=True).first()
+        raise _exists(wa_id, existing) from exc
+    if tag_names:
+        contacts_tags_set(tenant=tenant, assignments={contact.pk: tag_names})
+    if opted_out:
+        _emit_opted_out(tenant=tenant, contact=contact)
+    return contact
+
+
+def _exists(wa_id: str, contact_id: int | None) -> ApplicationError:
+    return ApplicationError(f"A contact with the number +{wa_id} already exists.", code="contact_exists",
+                            http_status=409, details={"wa_id": wa_id, "contact_id": contact_id})
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    tenant: Tenant,
+    contact: Contact,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    attributes_mode: str = "merge",
+    tags: Iterable[str] | None = None,
+    opt_in_status: str | None = None,
+    opt_in_source: str | None = None,
+    opt_in_at: datetime | None = None,
+) -> Contact:
+    """Change what is given (None: unchanged). ``attributes`` merge into the current ones
+    (a ``null`` value removes a key) or, with ``attributes_mode="replace"``, replace them;
+    ``tags`` become exactly the given list; an opt-in change records its source and time."""
+    if contact.tenant_id != tenant.pk:
+        raise ApplicationError("The contact belongs to another workspace.", code="not_found", http_status=404)
+    changed: list[str] = []
+    if name is not None:
+        contact.name = _clean_name(name)
+        changed.append("name")
+    if attributes is not None:
+        contact.attributes = _merged(contact.attributes, _clean_attributes(attributes),
+                                     _clean_attributes_mode(attributes_mode))
+        changed.append("attributes")
+    opted_out = False
+    if opt_in_status is not None:
+        status = _clean_opt_in_status(opt_in_status)
+        if _apply_opt_in(contact, status=status, source=_clean_source(opt_in_source), at=opt_in_at or timezone.now()):
+            changed += ["opt_in_status", "opt_in_source", "opted_in_at", "opted_out_at"]
+            opted_out = status == Contact.OptIn.OPTED_OUT
+    tag_names = None if tags is None else _clean_tag_names(list(tags))
+    if changed or tag_names is not None:
+        contact.save(update_fields=[*changed, "updated_at"])
+    if tag_names is not None:
+        contacts_tags_set(tenant=tenant, assignments={contact.pk: tag_names})
+    if opted_out:
+        _emit_opted_out(tenant=tenant, contact=contact)
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, tenant: Tenant, contact: Contact) -> None:
+    """Delete the contact with its tags links, conversations and messages."""
+    if contact.tenant_id != tenant.pk:
+        raise ApplicationError("The contact belongs to another workspace.", code="not_found", http_status=404)
+    contact.delete()
+
+
+# --- bulk upsert ---------------------------------------------------------------------------
+
+@dataclass
+class BulkRowError:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass
+class BulkUpsertReport:
+    created: int = 0
+    updated: int = 0
+    errors: list[BulkRowError] = field(default_factory=list)
+    # wa_id -> contact id, for every row applied
+    contact_ids: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Row:
+    index: int
+    wa_id: str
+    name: str | None
+    attributes: dict[str, Any] | None
+    tags: list[str] | None
+    opt_in_status: str | None
+    opt_in_source: str
+
+
+_ROW_ERROR_CODES = {"invalid_recipient": "invalid_phone_number"}
+
+
+def _parse_row(index: int, row: Any, *, default_country: str | None) -> _Row:
+    if not isinstance(row, dict):
+        raise ApplicationError("Each contact must be a JSON object.", code="invalid_row")
+    wa_id, phone = row.get("wa_id"), row.get("phone")
+    if wa_id not in (None, "") and phone not in (None, ""):
+        raise ApplicationError("Give wa_id or phone, not both.", code="invalid_phone_number")
+    national_allowed = wa_id in (None, "")
+    raw_number = phone if national_allowed else wa_id
+    if raw_number in (None, ""):
+        raise ApplicationError("The contact has no wa_id or phone.", code="missing_phone_number")
+    if not isinstance(raw_number, str | int) or isinstance(raw_number, bool):
+        raise ApplicationError("wa_id / phone must be a string.", code="invalid_phone_number")
+    try:
+        # A wa_id is international by definition; only a phone may be national.
+        wa_id = normalize_wa_id(raw_number, default_region=default_country if national_allowed else None)
+    except InvalidPhoneNumber as exc:
+        raise ApplicationError(exc.message, code="invalid_phone_number") from exc
+    status = row.get("opt_in_status")
+    return _Row(
+        index=index,
+        wa_id=wa_id,
+        name=_clean_name(row["name"]) if "name" in row else None,
+        attributes=_clean_attributes(row["attributes"]) if row.get("attributes") is not None else None,
+        tags=_clean_tag_names(row["tags"]) if row.get("tags") is not None else None,
+        opt_in_status=_clean_opt_in_status(status) if status is not None else None,
+        opt_in_source=_clean_source(row.get("opt_in_source")),
+    )
+
+
+def _clean_country(default_country: str | None) -> str | None:
+    if default_country in (None, ""):
+        return None
+    if not isinstance(default_country, str) or len(default_country) != 2 or not default_country.isalpha():
+        raise ApplicationError("default_country must be an ISO 3166 alpha-2 code such as 'US' or 'IN'.",
+                               code="invalid_default_country")
+    return default_country.upper()
+
+
+@transaction.atomic
+def contacts_bulk_upsert(
+    *,
+    tenant: Tenant,
+    rows: list[Any],
+    default_country: str | None = None,
+    attributes_mode: str = "merge",
+) -> BulkUpsertReport:
+    """Create or update up to MAX_BULK_ROWS contacts by number, in a bounded number of queries
+    whatever the batch size: one SELECT for the numbers that exist, batched INSERTs and UPDATEs,
+    tags in bulk.
+
+    A row is an object with ``wa_id`` (international) or ``phone`` (national numbers read
+    with ``default_country``) and optionally ``name``, ``attributes``,
+    ``tags`` (the contact's tags become exactly these), ``opt_in_status`` and ``opt_in_source``.
+    Fields a row leaves out are not touched on an existing contact. A bad row is reported with
+    its index and skipped; the others are applied. When a number appears twice, the first row
+    is applied and the later ones are reported as ``duplicate_in_batch``.
+    """
+    if not isinstance(rows, list):
+        raise ApplicationError("contacts must be a list.", code="invalid_request")
+    if len(rows) > MAX_BULK_ROWS:
+        raise ApplicationError(f"At most {MAX_BULK_ROWS} contacts per call; got {len(rows)}.",
+                               code="too_many_contacts", details={"max": MAX_BULK_ROWS, "given": len(rows)})
+    country = _clean_country(default_country)
+    mode = _clean_attributes_mode(attributes_mode)
+    report = BulkUpsertReport()
+    parsed: dict[str, _Row] = {}
+    for index, raw in enumerate(rows):
+        try:
+            row = _parse_row(index, raw, default_country=country)
+        except ApplicationError as exc:
+            report.errors.append(BulkRowError(index, _ROW_ERROR_CODES.get(exc.code, exc.code), exc.message))
+            continue
+        first = parsed.get(row.wa_id)
+        if first is not None:
+            report.errors.append(BulkRowError(
+                index, "duplicate_in_batch", f"+{row.wa_id} already appears at index {first.index}; this row is skipped."))
+            continue
+        parsed[row.wa_id] = row
+    if parsed:
+        try:
+            with transaction.atomic():
+                _bulk_apply(tenant=tenant, rows=parsed, mode=mode, report=report)
+        except IntegrityError:
+            # Another request created some of these numbers since we looked: look again, once.
+            report.created = report.updated = 0
+            report.contact_ids = {}
+            try:
+                with transaction.atomic():
+                    _bulk_apply(tenant=tenant, rows=parsed, mode=mode, report=report)
+            except IntegrityError as exc:
+                raise ApplicationError("Other requests are changing these contacts right now; send the batch again.",
+                                       code="concurrent_update", http_status=409) from exc
+    report.errors.sort(key=lambda error: error.index)
+    return report
+
+
+def _bulk_apply(*, tenant: Tenant, rows: dict[str, _Row], mode: str, report: BulkUpsertReport) -> None:
+    from apps.webhooks.services import event_emit_many
+
+    now = timezone.now()
+    contacts = Contact.objects.for_tenant(tenant)
+    existing = {contact.wa_id: contact for contact in contacts.filter(wa_id__in=list(rows))}
+    to_create: list[Contact] = []
+    to_update: list[Contact] = []
+    update_fields: set[str] = set()
+    opted_out: list[Contact] = []
+    for wa_id, row in rows.items():
+        contact = existing.get(wa_id)
+        is_new = contact is None
+        if contact is None:
+            contact = Contact(tenant=tenant, wa_id=wa_id, attributes={})
+        changed: set[str] = set()
+        if row.name is not None and row.name != contact.name:
+            contact.name = row.name
+            changed.add("name")
+        if row.attributes is not None:
+            merged = _merged(contact.attributes, row.attributes, mode)
+            if merged != contact.attributes:
+                contact.attributes = merged
+                changed.add("attributes")
+        if row.opt_in_status is not None and _apply_opt_in(contact, status=row.opt_in_status,
+                                                           source=row.opt_in_source, at=now):
+            changed |= {"opt_in_status", "opt_in_source", "opted_in_at", "opted_out_at"}
+            if row.opt_in_status == Contact.OptIn.OPTED_OUT:
+                opted_out.append(contact)
+        if is_new:
+            to_create.append(contact)
+        else:
+            report.updated += 1
+            if changed:
+                contact.updated_at = now
+                update_fields |= changed
+                to_update.append(contact)
+    if to_create:
+        contacts.bulk_create(to_create)
+        report.created = len(to_create)
+        if any(contact.pk is None for contact in to_create):  # a database without INSERT … RETURNING
+            ids = dict(contacts.filter(wa_id__in=[c.wa_id for c in to_create]).values_list("wa_id", "pk"))
+            for contact in to_create:
+                contact.pk = ids[contact.wa_id]
+    if to_update:
+        contacts.bulk_update(to_update, fields=sorted(update_fields | {"updated_at"}))
+    everyone = {**existing, **{contact.wa_id: contact for contact in to_create}}
+    report.contact_ids = {wa_id: everyone[wa_id].pk for wa_id in rows}
+    assignments = {everyone[wa_id].pk: row.tags for wa_id, row in rows.items() if row.tags is not None}
+    retagged = contacts_tags_set(tenant=tenant, assignments=assignments)
+    # A contact whose only change is its tags is still "updated" for updated_since readers.
+    retagged -= {contact.pk for contact in [*to_create, *to_update]}
+    if retagged:
+        contacts.filter(pk__in=sorted(retagged)).update(updated_at=now)
+    if opted_out:
+        event_emit_many(tenant=tenant, events=[_opted_out_event(contact) for contact in opted_out])

@@ -54,6 +54,8 @@ class Conversation(TenantScopedModel):
             models.Index(fields=["tenant", "assignee", "status", "-last_message_at", "-id"], name="conv_assignee_recent_idx"),
             models.Index(fields=["tenant", "phone_number", "status", "-last_message_at", "-id"], name="conv_number_recent_idx"),
             models.Index(fields=["tenant", "contact"], name="conv_contact_idx"),
+            # The inbox's "changed since" poll.
+            models.Index(fields=["tenant", "updated_at"], name="conv_tenant_updated_idx"),
         ]
 
     def __str__(self) -> str:

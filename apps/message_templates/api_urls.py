@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path("templates", apis.TemplateListApi.as_view(), name="api-templates"),
+    path("templates/sync", apis.TemplateSyncApi.as_view(), name="api-templates-sync"),
+    path("templates/<int:template_id>", apis.TemplateDetailApi.as_view(), name="api-template"),
+]

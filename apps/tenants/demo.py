@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact, ContactTag, Tag
-from apps.conversations.models import CannedResponse, Conversation, Label, Message
+from apps.conversations.models import CannedResponse, Conversation, ConversationLabel, Label, Message
 from apps.core.scoping import tenant_scope
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
@@ -149,3 +149,128 @@ def _seed_threads(*, tenant: Tenant, number: PhoneNumber, contacts: list[Contact
         conversation.window_expires_at = last_inbound + timedelta(hours=24) if last_inbound else None
         conversation.unread_count = 1 if last_direction == "inbound" and status == "open" else 0
         conversation.save()
+
+
+# --- a large workspace, for the inbox benchmarks -------------------------------------------
+
+LARGE_SLUG = "large"
+LARGE_EMAIL = "large@example.com"
+LARGE_PASSWORD = "large"
+LARGE_CONVERSATIONS = 100_000
+LARGE_MESSAGES_PER_CONVERSATION = 10
+LARGE_BATCH = 1_000  # conversations per transaction: 1,000 contacts, 1,000 conversations, 10,000 messages
+LARGE_AGENTS = 6
+LARGE_LABELS = (("billing", "#b7791f"), ("shipping", "#2f6fd6"), ("bug", "#c93b3b"), ("vip", "#7b4fd6"),
+                ("returns", "#3a8fa3"), ("sales", "#0d7a63"))
+LARGE_LINES = (
+    ("inbound", "Hi, where is my order?"), ("outbound", "Let me check that for you."),
+    ("inbound", "It was supposed to arrive yesterday."), ("outbound", "It left the warehouse this morning."),
+    ("inbound", "Can I change the delivery address?"), ("outbound", "Yes — send me the new address."),
+    ("inbound", "12 Harbour Street, Flat 3"), ("outbound", "Updated. Anything else?"),
+    ("inbound", "Do you also sell gift cards?"), ("outbound", "We do, from 10 to 200 in any amount."),
+)
+
+
+def seed_large(*, conversations: int = LARGE_CONVERSATIONS,
+               messages_per_conversation: int = LARGE_MESSAGES_PER_CONVERSATION, batch: int = LARGE_BATCH,
+               progress=None) -> tuple[Tenant, bool]:
+    """The workspace ``large``: ``conversations`` conversations (one contact each, on two
+    numbers, assigned round-robin to six agents, a fifth of them labelled) with
+    ``messages_per_conversation`` messages each, written with bulk_create one batch per
+    transaction, so memory stays flat. Idempotent: a complete workspace is left alone and an
+    interrupted run carries on from its last whole batch. Returns the tenant and whether
+    anything was added."""
+    tenant = Tenant.objects.filter(slug=LARGE_SLUG).first()
+    if tenant is None:
+        tenant = tenant_create(slug=LARGE_SLUG, name="Large Workspace", owner_email=LARGE_EMAIL,
+                               owner_password=LARGE_PASSWORD)
+    with tenant_scope(tenant):
+        done = Conversation.objects.count()
+        if done >= conversations:
+            return tenant, False
+        numbers, agents, labels = _large_fixtures(tenant)
+        start = timezone.now() - timedelta(days=120)
+        span = timedelta(days=120).total_seconds()
+        for first in range(done - done % batch, conversations, batch):
+            _large_batch(tenant=tenant, first=first, last=min(first + batch, conversations), total=conversations,
+                         per=messages_per_conversation, numbers=numbers, agents=agents, labels=labels, start=start,
+                         span=span)
+            if progress:
+                progress(min(first + batch, conversations), conversations)
+    return tenant, True
+
+
+@transaction.atomic
+def _large_fixtures(tenant: Tenant) -> tuple[list[PhoneNumber], list, list[Label]]:
+    membership_create(tenant=tenant, user=user_get_or_create(email=DEMO_EMAIL), role=Membership.Role.OWNER)
+    numbers = []
+    for index in (1, 2):
+        number = PhoneNumber.objects.filter(phone_number_id=f"20000000000000{index}").first()
+        if number is None:
+            number = phone_number_create(
+                tenant=tenant, provider=PhoneNumber.Provider.META_CLOUD, display_number=f"1555000200{index}",
+                display_name=f"Large line {index}", phone_number_id=f"20000000000000{index}", waba_id="large-waba",
+                access_token="large-access-token", app_secret="large-app-secret", verify_token=f"large-verify-{index}",
+                graph_api_url=EMULATOR_URL)
+        numbers.append(number)
+    agents = []
+    for index in range(1, LARGE_AGENTS + 1):
+        user = user_get_or_create(email=f"agent{index}@large.example.com", password=LARGE_PASSWORD,
+                                  name=f"Agent {index}")
+        membership_create(tenant=tenant, user=user, role=Membership.Role.AGENT)
+        agents.append(user)
+    labels = [Label.objects.get_or_create(tenant=tenant, name=name, defaults={"color": color})[0]
+              for name, color in LARGE_LABELS]
+    return numbers, agents, labels
+
+
+@transaction.atomic
+def _large_batch(*, tenant: Tenant, first: int, last: int, total: int, per: int, numbers: list[PhoneNumber],
+                 agents: list, labels: list[Label], start, span: float) -> None:
+    wa_ids = [f"99{index:010d}" for index in range(first, last)]
+    contacts = Contact.objects.bulk_create([
+        Contact(tenant=tenant, wa_id=wa_id, name=f"Customer {index:06d}", profile_name=f"Customer {index}",
+                opt_in_status=Contact.OptIn.OPTED_IN, opt_in_source="seed")
+        for index, wa_id in zip(range(first, last), wa_ids, strict=True)
+    ])
+    statuses = ("resolved", "resolved", "resolved", "open", "open", "pending")
+    conversations = []
+    for offset, contact in enumerate(contacts):
+        index = first + offset
+        # Spread activity over 120 days, newest conversations last.
+        last_at = start + timedelta(seconds=span * (index + 1) / total)
+        line = LARGE_LINES[(per - 1) % len(LARGE_LINES)]
+        assignee = None if index % 7 == 0 else agents[index % len(agents)]
+        conversations.append(Conversation(
+            tenant=tenant, phone_number=numbers[index % len(numbers)], contact=contact,
+            status=statuses[index % len(statuses)], assignee=assignee, last_message_at=last_at,
+            last_inbound_at=last_at - timedelta(minutes=1), window_expires_at=last_at + timedelta(hours=24),
+            last_message_preview=line[1], last_message_type=Message.Type.TEXT, last_message_direction=line[0],
+            unread_count=1 if index % 5 == 0 else 0,
+        ))
+    conversations = Conversation.objects.bulk_create(conversations)
+    messages = []
+    for offset, conversation in enumerate(conversations):
+        index = first + offset
+        for n in range(per):
+            direction, text = LARGE_LINES[n % len(LARGE_LINES)]
+            at = conversation.last_message_at - timedelta(minutes=2 * (per - 1 - n))
+            inbound = direction == "inbound"
+            messages.append(Message(
+                tenant=tenant, conversation=conversation, phone_number_id=conversation.phone_number_id,
+                contact_id=conversation.contact_id, direction=direction, type=Message.Type.TEXT,
+                content={"body": text}, text_preview=text,
+                status=Message.Status.RECEIVED if inbound else Message.Status.READ,
+                occurred_at=at, status_updated_at=at, sent_at=None if inbound else at,
+                delivered_at=None if inbound else at, read_at=None if inbound else at,
+                provider_message_id=f"wamid.L{index}.{n}", wa_message_id=f"wamid.L{index}.{n}",
+            ))
+        if len(messages) >= 5_000:
+            Message.objects.bulk_create(messages)
+            messages = []
+    if messages:
+        Message.objects.bulk_create(messages)
+    ConversationLabel.objects.bulk_create([
+        ConversationLabel(tenant=tenant, conversation=conversation, label=labels[(first + offset) % len(labels)])
+        for offset, conversation in enumerate(conversations) if (first + offset) % 5 == 1
+    ])

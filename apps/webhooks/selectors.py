@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
 from django.http import Http404
 
 from apps.core.exceptions import ApplicationError
@@ -68,3 +68,17 @@ def access_delivery(*, tenant: Tenant, delivery_id: Any) -> WebhookDelivery:
     if delivery is None:
         raise Http404("No webhook delivery matches the given query.")
     return delivery
+
+
+def delivery_attempt_summaries(*, tenant: Tenant, delivery_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``{delivery_id: {"total": n, "last": attempt or None}}`` for a page of deliveries, in two
+    queries whatever the page size. ``total`` counts the attempts of every cycle (replays too)."""
+    attempts = WebhookDeliveryAttempt.objects.for_tenant(tenant)
+    counts = {row["delivery_id"]: row for row in attempts.filter(delivery_id__in=delivery_ids)
+              .values("delivery_id").annotate(total=Count("id"), last_id=Max("id")).order_by()}
+    last = {attempt.pk: attempt for attempt in attempts.filter(pk__in=[row["last_id"] for row in counts.values()])}
+    return {
+        delivery_id: {"total": counts[delivery_id]["total"] if delivery_id in counts else 0,
+                      "last": last.get(counts[delivery_id]["last_id"]) if delivery_id in counts else None}
+        for delivery_id in delivery_ids
+    }

@@ -1,5 +1,9 @@
 """HTTP for tenant-facing webhooks: sign one Parley event and POST it to an endpoint.
 
+Parley-format bodies carry ``Parley-Signature`` (``signing``); Meta-format bodies carry Meta's
+``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(endpoint secret, raw body)>`` instead, the
+endpoint's secret playing the part of the app secret.
+
 ``post_event`` never raises for what the network or the receiver does: a refused URL, a DNS
 failure, a timeout, a reset connection or a non-2xx answer all come back as a ``PostResult``
 that the caller records as an attempt. Anything else is a bug and propagates.
@@ -14,6 +18,8 @@ Environment proxies are ignored for the same reason.
 from __future__ import annotations
 
 import codecs
+import hashlib
+import hmac
 import socket
 import threading
 import time
@@ -162,6 +168,26 @@ def build_headers(*, secret: str, body: bytes, event_id: str, event_type: str,
     }
 
 
+META_SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def meta_signature(secret: str, body: bytes) -> str:
+    """Meta's ``X-Hub-Signature-256`` value for ``body``."""
+    if not secret:
+        raise ValueError("a webhook secret is required to sign a request")
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def build_meta_headers(*, secret: str, body: bytes, event_id: str, event_type: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Parley-Event-Id": event_id,
+        "Parley-Event-Type": event_type,
+        META_SIGNATURE_HEADER: meta_signature(secret, body),
+    }
+
+
 def _elapsed_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
@@ -221,4 +247,11 @@ def post_event(*, url: str, secret: str, event_id: str, event_type: str, body: b
                timeout: float = TIMEOUT_SECONDS) -> PostResult:
     """Sign ``body`` (the JSON envelope, exactly as sent) with ``secret`` and POST it."""
     headers = build_headers(secret=secret, body=body, event_id=event_id, event_type=event_type)
+    return post(url, body=body, headers=headers, timeout=timeout)
+
+
+def post_meta_event(*, url: str, secret: str, event_id: str, event_type: str, body: bytes,
+                    timeout: float = TIMEOUT_SECONDS) -> PostResult:
+    """Sign ``body`` (Meta's webhook envelope, exactly as sent) the way Meta does and POST it."""
+    headers = build_meta_headers(secret=secret, body=body, event_id=event_id, event_type=event_type)
     return post(url, body=body, headers=headers, timeout=timeout)

@@ -12,6 +12,12 @@ A second copy of a task finds the row not due and posts nothing. A worker killed
 leaves the row leased; when the lease ends the sweeper hands it out again, and the receiver
 dedupes on the event id.
 
+Formats: an endpoint gets Parley's envelope signed with ``Parley-Signature``, or, when its
+``format`` is ``meta``, Meta's webhook body built from the same stored event
+(``apps.api.meta_format``) signed like Meta signs (``X-Hub-Signature-256`` with the endpoint's
+secret as the app secret), so a bot written for the Cloud API reads it unchanged. Event types
+Meta has no webhook for are never emitted to a Meta-format endpoint.
+
 Retries: 10 s, 30 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, then every 4 h, until the next try
 would fall more than 24 h after the delivery was created (or, for a replayed delivery, after
 its replay's first attempt); then the delivery is FAILED ("gave up"). ``attempt_count`` counts
@@ -24,7 +30,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,8 +43,10 @@ from django.db.models import Count, F, Q
 from django.http import Http404
 from django.utils import timezone
 
+from apps.api import meta_format
 from apps.core.exceptions import ApplicationError
 from apps.core.scoping import require_tenant_id
+from apps.phone_numbers.models import PhoneNumber
 from apps.tenants.models import Tenant
 
 from . import sender
@@ -99,10 +107,13 @@ def event_body(payload: dict[str, Any]) -> bytes:
 
 def _active_endpoints(tenant: Tenant) -> list[WebhookEndpoint]:
     # No secret: it is decrypted on load and only the sender needs it.
-    return list(WebhookEndpoint.objects.for_tenant(tenant).filter(is_active=True).only("id", "tenant_id", "events"))
+    return list(WebhookEndpoint.objects.for_tenant(tenant).filter(is_active=True)
+                .only("id", "tenant_id", "events", "format"))
 
 
 def _subscribed(endpoint: WebhookEndpoint, type: str) -> bool:
+    if endpoint.format == WebhookEndpoint.Format.META and type not in meta_format.META_EVENT_TYPES:
+        return False
     return not endpoint.events or type in endpoint.events
 
 
@@ -217,31 +228,69 @@ def _post_all(*, tenant_id: int, deliveries: list[WebhookDelivery],
     endpoints = {
         endpoint.pk: endpoint
         for endpoint in WebhookEndpoint.objects.for_tenant(tenant_id)
-        .filter(pk__in={d.endpoint_id for d in deliveries}).only("id", "tenant_id", "url", "secret", "is_active")
+        .filter(pk__in={d.endpoint_id for d in deliveries})
+        .only("id", "tenant_id", "url", "secret", "is_active", "format")
     }
+    numbers = _business_numbers(tenant_id=tenant_id, deliveries=[
+        delivery for delivery in deliveries
+        if getattr(endpoints.get(delivery.endpoint_id), "format", None) == WebhookEndpoint.Format.META
+    ])
     results: list[sender.PostResult | None] = [None] * len(deliveries)
-    jobs: list[tuple[int, dict[str, Any]]] = []
+    jobs: list[tuple[int, Callable[..., sender.PostResult], dict[str, Any]]] = []
     for index, delivery in enumerate(deliveries):
         endpoint = endpoints.get(delivery.endpoint_id)
         if endpoint is None:
             results[index] = sender.PostResult(error="not sent: the endpoint no longer exists")
         elif not endpoint.is_active:
             results[index] = sender.PostResult(error="not sent: the endpoint is disabled")
+        elif endpoint.format == WebhookEndpoint.Format.META:
+            envelope = meta_format.meta_envelope(delivery.payload, numbers.get(_event_number_id(delivery.payload)))
+            if envelope is None:
+                # Stored before the endpoint switched to Meta's format, or its number is gone.
+                results[index] = sender.PostResult(
+                    error=f"not sent: a {delivery.event_type} event has no Meta webhook form")
+            else:
+                jobs.append((index, sender.post_meta_event, {
+                    "url": endpoint.url, "secret": endpoint.secret, "event_id": delivery.event_id,
+                    "event_type": delivery.event_type, "body": event_body(envelope)}))
         else:
-            jobs.append((index, {"url": endpoint.url, "secret": endpoint.secret, "event_id": delivery.event_id,
-                                 "event_type": delivery.event_type, "body": event_body(delivery.payload)}))
+            jobs.append((index, sender.post_event, {
+                "url": endpoint.url, "secret": endpoint.secret, "event_id": delivery.event_id,
+                "event_type": delivery.event_type, "body": event_body(delivery.payload)}))
 
-    def run(job: tuple[int, dict[str, Any]]) -> sender.PostResult:
-        return sender.post_event(**job[1])
+    def run(job: tuple[int, Callable[..., sender.PostResult], dict[str, Any]]) -> sender.PostResult:
+        return job[1](**job[2])
 
     if len(jobs) <= 1 or concurrency <= 1:
         answers = [run(job) for job in jobs]
     else:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="webhooks") as pool:
             answers = list(pool.map(run, jobs))
-    for (index, _), answer in zip(jobs, answers, strict=True):
+    for (index, _, _), answer in zip(jobs, answers, strict=True):
         results[index] = answer
     return [(delivery, result) for delivery, result in zip(deliveries, results, strict=True) if result is not None]
+
+
+def _event_number_id(payload: dict[str, Any]) -> int | None:
+    value = (payload.get("data") or {}).get("phone_number_id")
+    return value if isinstance(value, int) else None
+
+
+def _business_numbers(*, tenant_id: int,
+                      deliveries: list[WebhookDelivery]) -> dict[int, meta_format.BusinessNumber]:
+    """The numbers Meta-format deliveries concern, as Meta's ``metadata`` names them: one query
+    for the batch, none when no delivery is in Meta's format."""
+    ids = {number_id for number_id in (_event_number_id(d.payload) for d in deliveries) if number_id is not None}
+    if not ids:
+        return {}
+    rows = (PhoneNumber.objects.for_tenant(tenant_id).filter(pk__in=ids)
+            .only("id", "tenant_id", "phone_number_id", "display_number", "waba_id"))
+    return {
+        number.pk: meta_format.BusinessNumber(phone_number_id=number.phone_number_id or str(number.pk),
+                                              display_phone_number=number.display_number,
+                                              waba_id=number.waba_id)
+        for number in rows
+    }
 
 
 def _cycle_starts(*, tenant_id: int, candidates: list[tuple[WebhookDelivery, int]],

@@ -250,13 +250,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "BearerKey": {"type": "http", "scheme": "bearer"},
-            "HeaderKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-    },
-    "SECURITY": [{"BearerKey": []}, {"HeaderKey": []}],
 }
 
 LOGGING = {

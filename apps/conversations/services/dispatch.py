@@ -11,6 +11,7 @@ Row states on the way out:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -29,9 +30,16 @@ from apps.conversations.models import Message, MessageAttempt
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
 from apps.providers.backends import get_backend
-from apps.providers.exceptions import ProviderError, ProviderTransientError, ProviderUnknownOutcome
+from apps.providers.exceptions import (
+    ProviderError,
+    ProviderPermanentError,
+    ProviderTransientError,
+    ProviderUnknownOutcome,
+)
 from apps.providers.outbound import OutboundMessage, SendResult
 from apps.providers.ratelimit import acquire, pair_backoff_seconds
+
+from .media import media_provider_id
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +111,7 @@ def _claim(*, number: PhoneNumber, limit: int) -> list[int]:
         # ones) or behind SQLite's write lock, which the IMMEDIATE transaction took first.
         Message.objects.for_tenant(number.tenant_id).filter(id__in=ids, status=Message.Status.QUEUED).update(
             status=Message.Status.SENDING, sending_at=now, status_updated_at=now, attempt_count=F("attempt_count") + 1,
+            updated_at=now,
         )
         return ids
 
@@ -147,13 +156,18 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
         due = _due_count(number=number, limit=size)
         if not due:
             break
+        waited = time.monotonic()
         granted = acquire(key=key, rate=number.messages_per_second, want=due,
                           timeout=max(1.0, 3 * due / number.messages_per_second))
+        waited = time.monotonic() - waited
         ids = _claim(number=number, limit=granted) if granted else []
         if not ids:
             break
         report.claimed += len(ids)
-        _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report)
+        # Post at the pace the tokens came (other workers share the bucket), not in one burst:
+        # the provider then sees the budget in every second, shifted by one batch.
+        spacing = waited / len(ids)
+        _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report, spacing=spacing)
         report.batches += 1
         if time.monotonic() >= deadline:
             break
@@ -164,9 +178,10 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
     return report
 
 
-def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: str, report: DispatchReport) -> None:
+def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: str, report: DispatchReport,
+                     spacing: float = 0.0) -> None:
     messages = list(Message.objects.for_tenant(number.tenant_id).filter(id__in=ids)
-                    .select_related("contact").order_by("id"))
+                    .select_related("contact", "media").order_by("id"))
     names = {m.content.get("name") for m in messages if m.type == Message.Type.TEMPLATE}
     templates = {}
     if names:
@@ -175,15 +190,51 @@ def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: s
     outbound: list[OutboundMessage] = []
     sendable: list[Message] = []
     results: dict[int, SendResult | ProviderError] = {}
+    uploaded: dict[int, str] = {}
     for message in messages:
         try:
-            outbound.append(_outbound(message, templates))
-            sendable.append(message)
+            prepared = _outbound(message, templates)
         except ValueError as exc:  # a row that cannot be expressed is refused, never posted
             results[message.pk] = ProviderError(str(exc), title="Invalid message", explanation=str(exc))
-    for message, result in zip(sendable, backend.send_batch(outbound) if outbound else [], strict=True):
+            continue
+        if _uses_stored_media(message):
+            try:
+                if message.media_id not in uploaded:
+                    uploaded[message.media_id] = media_provider_id(media=message.media, phone_number=number,
+                                                                   backend=backend)
+            except ProviderError as exc:
+                results[message.pk] = _upload_failure(message, exc)
+                continue
+            prepared = dataclasses.replace(prepared, content={**message.content, "id": uploaded[message.media_id]})
+        outbound.append(prepared)
+        sendable.append(message)
+    for message, result in zip(sendable, backend.send_batch(outbound, spacing=spacing) if outbound else [], strict=True):
         results[message.pk] = result
     record_send_results(number=number, messages=messages, results=results, task_id=task_id, report=report)
+
+
+def _uses_stored_media(message: Message) -> bool:
+    """Whether the message names a file Parley stores (content {"id": "<Media id>"}), which the
+    provider knows only once uploaded."""
+    return (message.media_id is not None and isinstance(message.content, dict)
+            and str(message.content.get("id", "")) == str(message.media_id))
+
+
+def _upload_failure(message: Message, exc: ProviderError) -> ProviderError:
+    """The message's result when its file could not be uploaded: a transient refusal (429, 5xx)
+    is retried like a send, and so is an upload whose answer was lost (the message itself has
+    not gone out, so trying again is safe); anything else fails the message, saying why."""
+    if isinstance(exc, ProviderTransientError):
+        return exc
+    if isinstance(exc, ProviderUnknownOutcome):
+        return ProviderTransientError(str(exc), provider=exc.provider, title="Media upload unanswered",
+                                      explanation=exc.explanation or str(exc), status_code=exc.status_code,
+                                      response_excerpt=exc.response_excerpt)
+    explanation = f"The file (media {message.media_id}) could not be uploaded to the provider: " \
+                  f"{exc.explanation or exc}"
+    return ProviderPermanentError(explanation, provider=exc.provider, code=exc.code, title="Media upload failed",
+                                  explanation=explanation, status_code=exc.status_code,
+                                  response_excerpt=exc.response_excerpt)
 
 
 @transaction.atomic
@@ -196,6 +247,10 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
     scoped = Message.objects.for_tenant(tenant_id)
     attempts: list[MessageAttempt] = []
     accepted: list[Message] = []
+    # bulk_update() and update() do not touch auto_now fields; the inbox's "changed since" poll
+    # reads updated_at, so every write below sets it.
+    for message in messages:
+        message.updated_at = now
     retry: list[Message] = []
     failed: list[Message] = []
     for message in messages:
@@ -240,26 +295,26 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
     MessageAttempt.objects.bulk_create(attempts)
     events: list[tuple[str, dict]] = []
     if accepted:
-        scoped.bulk_update(accepted, ["provider_message_id", "wa_message_id"])
+        scoped.bulk_update(accepted, ["provider_message_id", "wa_message_id", "updated_at"])
         ids = [m.pk for m in accepted]
         scoped.filter(id__in=ids, status__in=statuses.statuses_that_may_become(statuses.ACCEPTED)).update(
             status=Message.Status.ACCEPTED, accepted_at=now, status_updated_at=now, next_attempt_at=None,
-            error_code=None, error_title="", error_detail="")
+            error_code=None, error_title="", error_detail="", updated_at=now)
         _mirror_recipients(tenant_id, accepted, statuses.ACCEPTED)
         report.accepted += len(accepted)
         events += [("message.accepted", _event(m, statuses.ACCEPTED)) for m in accepted]
     if retry:
-        scoped.bulk_update(retry, ["next_attempt_at", "error_code", "error_title", "error_detail"])
+        scoped.bulk_update(retry, ["next_attempt_at", "error_code", "error_title", "error_detail", "updated_at"])
         scoped.filter(id__in=[m.pk for m in retry], status=Message.Status.SENDING).update(
-            status=Message.Status.QUEUED, status_updated_at=now)
+            status=Message.Status.QUEUED, status_updated_at=now, updated_at=now)
         report.retried += len(retry)
         soonest = min(m.next_attempt_at for m in retry)
         ring_dispatch(tenant_id=tenant_id, phone_number_id=number.pk,
                       countdown=max(0.0, (soonest - now).total_seconds()))
     if failed:
-        scoped.bulk_update(failed, ["error_code", "error_title", "error_detail"])
+        scoped.bulk_update(failed, ["error_code", "error_title", "error_detail", "updated_at"])
         scoped.filter(id__in=[m.pk for m in failed], status__in=statuses.statuses_that_may_become(statuses.FAILED)).update(
-            status=Message.Status.FAILED, failed_at=now, status_updated_at=now, next_attempt_at=None)
+            status=Message.Status.FAILED, failed_at=now, status_updated_at=now, next_attempt_at=None, updated_at=now)
         _mirror_recipients(tenant_id, failed, statuses.FAILED)
         report.failed += len(failed)
         events += [("message.failed", _event(m, statuses.FAILED)) for m in failed]
@@ -307,7 +362,7 @@ def messages_sweep() -> SweepReport:
         resend = [row for row in orphans if row[3] < MAX_ATTEMPTS]
         if give_up:
             report.failed_unknown = Message.objects.unscoped().filter(id__in=give_up, status=Message.Status.SENDING).update(
-                status=Message.Status.FAILED, failed_at=now, status_updated_at=now,
+                status=Message.Status.FAILED, failed_at=now, status_updated_at=now, updated_at=now,
                 error_title="No answer from the provider",
                 error_detail=f"No answer and no status webhook after {MAX_ATTEMPTS} attempts.")
         if resend:
@@ -315,7 +370,7 @@ def messages_sweep() -> SweepReport:
             # provider: now, and only now, they may go out again.
             report.requeued_unknown = Message.objects.unscoped().filter(
                 id__in=[row[0] for row in resend], status=Message.Status.SENDING,
-            ).update(status=Message.Status.QUEUED, next_attempt_at=now, status_updated_at=now)
+            ).update(status=Message.Status.QUEUED, next_attempt_at=now, status_updated_at=now, updated_at=now)
             logger.warning("Re-queued %d message(s) left in 'sending' past the reconciliation window",
                            report.requeued_unknown)
             for tenant_id, phone_number_id in {(row[1], row[2]) for row in resend}:

@@ -1,4 +1,11 @@
-"""The data of tenant-facing message and conversation events (design.md's envelope ``data``)."""
+"""The data of tenant-facing message and conversation events (design.md's envelope ``data``).
+
+Besides what Parley's own format shows, message events carry what Meta's webhook format needs
+(``apps.api.meta_format`` builds it from the stored event alone): when the message happened and
+when its status changed, the contact's WhatsApp profile name, the Parley media id, what a reply
+quotes and the pricing the provider reported. Related rows are read only when already loaded,
+so building the data of a batch costs no query per message.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,24 @@ from typing import Any
 
 from apps.conversations.models import Conversation, Message
 
+# When the message reached each status (None until known on the row at hand).
+STATUS_TIME_FIELDS = {
+    Message.Status.ACCEPTED: "accepted_at",
+    Message.Status.SENT: "sent_at",
+    Message.Status.DELIVERED: "delivered_at",
+    Message.Status.READ: "read_at",
+    Message.Status.FAILED: "failed_at",
+}
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
 
 def message_event_data(message: Message, *, wa_id: str | None = None) -> dict[str, Any]:
+    contact: dict[str, Any] = {"id": message.contact_id, "wa_id": wa_id}
+    if Message.contact.is_cached(message):
+        contact["name"] = message.contact.profile_name or message.contact.name
     data: dict[str, Any] = {
         "id": message.pk,
         "phone_number_id": message.phone_number_id,
@@ -16,10 +39,23 @@ def message_event_data(message: Message, *, wa_id: str | None = None) -> dict[st
         "type": message.type,
         "status": message.status,
         "wa_message_id": message.wa_message_id or message.provider_message_id,
-        "contact": {"id": message.contact_id, "wa_id": wa_id},
+        "contact": contact,
         "content": message.content,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        "occurred_at": _iso(message.occurred_at or message.created_at),
+        "status_at": _iso(getattr(message, STATUS_TIME_FIELDS[message.status], None))
+        if message.status in STATUS_TIME_FIELDS else None,
+        "media_id": message.media_id,
     }
+    if message.reply_to_id or message.reply_to_provider_id:
+        quoted = message.reply_to if Message.reply_to.is_cached(message) else None
+        data["reply_to"] = {
+            "id": message.reply_to_id,
+            "direction": quoted.direction if quoted is not None else None,
+            "wa_message_id": message.reply_to_provider_id or None,
+        }
+    if message.pricing:
+        data["pricing"] = message.pricing
     if message.campaign_recipient_id:
         data["campaign_recipient_id"] = message.campaign_recipient_id
     if message.status == Message.Status.FAILED:

@@ -20,10 +20,11 @@ from apps.core.phone import normalize_wa_id
 from apps.message_templates.models import MessageTemplate
 from apps.message_templates.rendering import parameter_problems, render_body
 from apps.phone_numbers.models import PhoneNumber
-from apps.providers.outbound import OutboundMessage
+from apps.providers.outbound import MEDIA_TYPES, OutboundMessage
 from apps.tenants.models import Tenant
 
 from .dispatch import ring_dispatch
+from .media import check_media_for_send
 
 # What a person or program may send; mark_read is an action, not a message.
 SENDABLE_TYPES = ("text", "template", "image", "video", "audio", "document", "sticker", "location", "contacts",
@@ -151,6 +152,13 @@ def message_send(
         OutboundMessage(to=wa_id, type=type, content=content)
     except ValueError as exc:
         raise ApplicationError(str(exc), code="invalid_message", http_status=422) from exc
+    media = None
+    if type in MEDIA_TYPES and content.get("id") not in (None, ""):
+        # {"id": "<Parley Media id>"} names a stored file, uploaded to the provider when sent;
+        # any other id is the provider's own media id.
+        media = check_media_for_send(tenant=tenant, type=type, media_id=content["id"])
+        if media is not None:
+            content = {**content, "id": str(media.pk)}
     if contact is None:
         contact, _ = contact_get_or_create(tenant=tenant, wa_id=wa_id)
     if contact.opt_in_status == Contact.OptIn.OPTED_OUT and not opt_out_confirmation:
@@ -176,7 +184,7 @@ def message_send(
                                http_status=422)
     message = Message.objects.for_tenant(tenant).create(
         tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
-        direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255],
+        direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255], media=media,
         status=Message.Status.QUEUED, status_updated_at=now, occurred_at=now, reply_to=reply_to,
         reply_to_provider_id=(reply_to.wa_message_id or reply_to.provider_message_id or "") if reply_to else "",
         idempotency_key=idempotency_key or None, sent_by=sent_by if getattr(sent_by, "pk", None) else None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.campaigns.models import CampaignRecipient
 from apps.conversations import statuses
@@ -125,10 +126,14 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
 
 def _write(*, tenant_id: int, rows: dict[int, Message], changed: dict[int, set[str]]) -> None:
     # Group rows by the set of fields they changed: one bulk UPDATE per group, not per row.
+    # bulk_update() does not touch auto_now fields, and the inbox's "changed since" poll reads
+    # updated_at: set it on every changed row and write it with the rest.
+    now = timezone.now()
     groups: dict[frozenset[str], list[Message]] = {}
     for pk, fields in changed.items():
         if fields:
-            groups.setdefault(frozenset(fields), []).append(rows[pk])
+            rows[pk].updated_at = now
+            groups.setdefault(frozenset(fields | {"updated_at"}), []).append(rows[pk])
     scoped = Message.objects.for_tenant(tenant_id)
     for fields, messages in groups.items():
         scoped.bulk_update(messages, sorted(fields), batch_size=500)

@@ -302,10 +302,13 @@ class BaseBackend:
         return replace(result, duration_ms=answer.duration_ms)
 
     def send_batch(
-        self, messages: Sequence[OutboundMessage], *, concurrency: int = DEFAULT_BATCH_CONCURRENCY
+        self, messages: Sequence[OutboundMessage], *, concurrency: int = DEFAULT_BATCH_CONCURRENCY,
+        spacing: float = 0.0,
     ) -> list[SendResult | ProviderError]:
         """Send many messages concurrently over one pooled aiohttp session.
 
+        ``spacing`` starts request k no earlier than k × spacing seconds after the first, so a
+        batch leaves at the pace its rate-limit tokens arrived instead of in one burst.
         Returns one entry per message, in input order: a SendResult or the ProviderError that
         message met (a message that cannot be built is never posted).
         """
@@ -319,7 +322,7 @@ class BaseBackend:
             except ProviderError as exc:
                 results[index] = exc
         if prepared:
-            _run_coroutine(self._send_prepared(prepared, messages, results, concurrency))
+            _run_coroutine(self._send_prepared(prepared, messages, results, concurrency, spacing))
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise RuntimeError(f"send_batch left messages without a result: {missing}")
@@ -331,6 +334,7 @@ class BaseBackend:
         messages: Sequence[OutboundMessage],
         results: list[SendResult | ProviderError | None],
         concurrency: int,
+        spacing: float = 0.0,
     ) -> None:
         connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, keepalive_timeout=30)
         # sock_connect, not connect: waiting for a free pooled connection is not a timeout.
@@ -339,7 +343,13 @@ class BaseBackend:
             connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
         ) as session:
 
-            async def one(index: int, request: ProviderRequest) -> None:
+            started = time.monotonic()
+
+            async def one(position: int, index: int, request: ProviderRequest) -> None:
+                if spacing > 0:
+                    delay = started + position * spacing - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 try:
                     answer = await self._perform_async(session, request)
                     result = self.parse_send_response(
@@ -349,7 +359,8 @@ class BaseBackend:
                 except ProviderError as exc:
                     results[index] = exc
 
-            await asyncio.gather(*(one(index, request) for index, request in prepared))
+            await asyncio.gather(*(one(position, index, request)
+                                   for position, (index, request) in enumerate(prepared)))
 
     # -- transports -----------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ class LocmemBackend(BaseBackend):
     def send(self, message: OutboundMessage) -> SendResult:
         return self._answer(message)
 
-    def send_batch(self, messages: Sequence[OutboundMessage], *, concurrency: int = 64) -> list[SendResult | ProviderError]:
+    def send_batch(self, messages: Sequence[OutboundMessage], *, concurrency: int = 64,
+                   spacing: float = 0.0) -> list[SendResult | ProviderError]:
         results: list[SendResult | ProviderError] = []
         for message in messages:
             try:
