@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -68,8 +70,6 @@ def meta_signature_valid(*, body: bytes, header: str, numbers: list[PhoneNumber]
 def webhook_event_record(*, provider: str, body: bytes, headers: dict, phone_number: PhoneNumber) -> WebhookEvent | None:
     """Store the callback exactly as it came. Returns None when the same body was already stored
     (providers retry); queues processing once the row is committed."""
-    from .tasks import webhook_event_process_task
-
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
     try:
         with transaction.atomic():
@@ -77,7 +77,7 @@ def webhook_event_record(*, provider: str, body: bytes, headers: dict, phone_num
                 tenant_id=phone_number.tenant_id, phone_number=phone_number, provider=provider, headers=kept,
                 body=body, body_sha256=hashlib.sha256(body).hexdigest(),
             )
-            transaction.on_commit(lambda: webhook_event_process_task.delay(event_id=event.pk))
+            ring_webhook_processing()
     except IntegrityError:
         return None
     return event
@@ -106,6 +106,51 @@ def _route(event: WebhookEvent, route_key: str, cache: dict[str, PhoneNumber | N
     return cache[route_key]
 
 
+def _apply_events(events: list[WebhookEvent], report: ProcessReport) -> None:
+    """Apply stored callbacks of ONE tenant, in the caller's transaction and tenant scope.
+    Statuses from every callback are gathered per number and applied in one bulk pass."""
+    cache: dict[str, PhoneNumber | None] = {}
+    statuses: dict[int, tuple[PhoneNumber, list[StatusUpdate]]] = {}
+    touched: set[int] = set()
+    for event in events:
+        if event.phone_number_id:
+            touched.add(event.phone_number_id)
+        for item in PARSERS[event.provider](json.loads(bytes(event.body))):
+            if isinstance(item, OtherEvent):
+                report.other += 1
+                continue
+            number = _route(event, item.route_key, cache)
+            if number is None:
+                report.unrouted.append(item.route_key)
+                continue
+            touched.add(number.pk)
+            if isinstance(item, StatusUpdate):
+                statuses.setdefault(number.pk, (number, []))[1].append(item)
+            elif isinstance(item, InboundMessage):
+                if message_receive(phone_number=number, inbound=item) is None:
+                    report.duplicates += 1
+                else:
+                    report.inbound += 1
+            elif isinstance(item, TemplateStatusUpdate):
+                template_status_apply(phone_number=number, update=item)
+                report.templates += 1
+            elif isinstance(item, OptEvent):
+                contact_opt_event_apply(phone_number=number, event=item)
+                report.opt_events += 1
+            else:
+                report.other += 1
+    for number, updates in statuses.values():
+        applied = message_statuses_apply(phone_number=number, updates=updates)
+        report.statuses_applied += applied.applied
+        report.statuses_ignored += applied.ignored
+        report.statuses_unmatched += applied.unmatched
+    now = timezone.now()
+    tenant_id = events[0].tenant_id
+    PhoneNumber.objects.for_tenant(tenant_id).filter(pk__in=touched).update(last_webhook_at=now)
+    WebhookEvent.all_tenants.filter(pk__in=[e.pk for e in events]).update(
+        processed_at=now, error="", attempts=F("attempts") + 1)
+
+
 def webhook_event_process(*, event_id: int) -> ProcessReport | None:
     """Parse and apply one stored callback, all of it or none of it (so a retry is safe)."""
     event = WebhookEvent.all_tenants.select_related("phone_number").filter(pk=event_id).first()
@@ -114,48 +159,77 @@ def webhook_event_process(*, event_id: int) -> ProcessReport | None:
     report = ProcessReport()
     try:
         with tenant_scope(event.tenant_id), transaction.atomic():
-            payload = json.loads(bytes(event.body))
-            events = PARSERS[event.provider](payload)
-            cache: dict[str, PhoneNumber | None] = {}
-            statuses: dict[int, tuple[PhoneNumber, list[StatusUpdate]]] = {}
-            for item in events:
-                if isinstance(item, OtherEvent):
-                    report.other += 1
-                    continue
-                number = _route(event, item.route_key, cache)
-                if number is None:
-                    report.unrouted.append(item.route_key)
-                    continue
-                if isinstance(item, StatusUpdate):
-                    statuses.setdefault(number.pk, (number, []))[1].append(item)
-                elif isinstance(item, InboundMessage):
-                    if message_receive(phone_number=number, inbound=item) is None:
-                        report.duplicates += 1
-                    else:
-                        report.inbound += 1
-                elif isinstance(item, TemplateStatusUpdate):
-                    template_status_apply(phone_number=number, update=item)
-                    report.templates += 1
-                elif isinstance(item, OptEvent):
-                    contact_opt_event_apply(phone_number=number, event=item)
-                    report.opt_events += 1
-                else:
-                    report.other += 1
-            for number, updates in statuses.values():
-                applied = message_statuses_apply(phone_number=number, updates=updates)
-                report.statuses_applied += applied.applied
-                report.statuses_ignored += applied.ignored
-                report.statuses_unmatched += applied.unmatched
-            now = timezone.now()
-            touched = {n.pk for n in cache.values() if n} | ({event.phone_number_id} if event.phone_number_id else set())
-            PhoneNumber.objects.for_tenant(event.tenant_id).filter(pk__in=touched).update(last_webhook_at=now)
-            WebhookEvent.all_tenants.filter(pk=event.pk).update(processed_at=now, error="", attempts=F("attempts") + 1)
+            _apply_events([event], report)
     except Exception as exc:
         WebhookEvent.all_tenants.filter(pk=event.pk).update(
             error=f"{type(exc).__name__}: {exc}"[:2000], attempts=F("attempts") + 1)
         raise
     if report.unrouted:
         logger.warning("webhook event %s: no number for route keys %s", event.pk, sorted(set(report.unrouted)))
+    return report
+
+
+WEBHOOK_BELL_KEY = "parley:webhook-bell"
+WEBHOOK_BELL_TTL_SECONDS = 1
+PENDING_BATCH = 100
+
+
+def ring_webhook_processing() -> None:
+    """Queue the processing task once the stored callback is committed -- unless one is already
+    queued and not yet started: that one will find this callback too. So a burst of POSTs
+    publishes a few tasks instead of one per POST; the sweeper covers a lost bell."""
+    from .tasks import webhook_events_process_pending_task
+
+    def ring() -> None:
+        if cache.add(WEBHOOK_BELL_KEY, 1, timeout=WEBHOOK_BELL_TTL_SECONDS):
+            webhook_events_process_pending_task.delay()
+
+    transaction.on_commit(ring)
+
+
+def _pending(tenant_id: int | None = None):
+    qs = WebhookEvent.all_tenants.filter(processed_at__isnull=True, tenant__isnull=False,
+                                         attempts__lt=MAX_PROCESS_ATTEMPTS)
+    return qs if tenant_id is None else qs.filter(tenant_id=tenant_id)
+
+
+def _process_tenant_batch(tenant_id: int, report: ProcessReport) -> int:
+    ids: list[int] = []
+    try:
+        with tenant_scope(tenant_id), transaction.atomic():
+            qs = _pending(tenant_id).select_related("phone_number").order_by("id")
+            if connection.features.has_select_for_update_skip_locked:
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
+            events = list(qs[:PENDING_BATCH])
+            ids = [e.pk for e in events]
+            if events:
+                _apply_events(events, report)
+    except Exception:
+        # One bad callback must not hold back the others: apply them one by one, each
+        # recording its own error and retrying through the sweeper.
+        logger.exception("batch of %d webhook event(s) failed; applying them one by one", len(ids))
+        for event_id in ids:
+            try:
+                webhook_event_process(event_id=event_id)
+            except Exception:
+                logger.exception("webhook event %s failed (error kept on the row)", event_id)
+    return len(ids)
+
+
+def webhook_events_process_pending(*, time_budget: float = 5.0) -> ProcessReport:
+    """Apply every stored, unprocessed callback, a tenant's batch at a time, for at most
+    ``time_budget`` seconds; ring again if work is left."""
+    cache.delete(WEBHOOK_BELL_KEY)  # callbacks stored from now on need a new bell
+    report = ProcessReport()
+    deadline = time.monotonic() + time_budget
+    while time.monotonic() < deadline:
+        tenant_ids = list(_pending().order_by().values_list("tenant_id", flat=True).distinct()[:50])
+        if not tenant_ids:
+            break
+        if not sum(_process_tenant_batch(tenant_id, report) for tenant_id in tenant_ids):
+            break  # everything left is locked by another worker
+    else:
+        ring_webhook_processing()
     return report
 
 

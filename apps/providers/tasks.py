@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import webhook_event_process, webhook_events_sweep
+from .services import webhook_event_process, webhook_events_process_pending, webhook_events_sweep
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, autoretry_for=(Exception,), retry_backoff=2,
@@ -17,3 +17,9 @@ def webhook_event_process_task(self, *, event_id: int) -> dict | None:
 @shared_task(ignore_result=True)
 def webhook_events_sweep_task() -> int:
     return webhook_events_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def webhook_events_process_pending_task() -> dict:
+    report = webhook_events_process_pending()
+    return {"inbound": report.inbound, "statuses": report.statuses_applied}
