@@ -94,7 +94,7 @@ def message_receive(*, phone_number: PhoneNumber, inbound: InboundMessage) -> Me
         events.append(("conversation.opened", conversation_event_data(conversation)))
     if message_type == Message.Type.TEXT:
         events += _keywords(tenant=tenant, phone_number=phone_number, contact=contact, text=inbound.text,
-                            at=inbound.timestamp)
+                            at=inbound.timestamp, conversation=conversation)
     event_emit_many(tenant=tenant, events=events)
     if media is not None:
         from apps.conversations.tasks import media_fetch_task
@@ -114,11 +114,15 @@ def _count_campaign_reply(*, conversation: Conversation, at) -> None:
             pk=last_campaign, replied_at__isnull=True).update(replied_at=at)
 
 
-def _keywords(*, tenant, phone_number: PhoneNumber, contact: Contact, text: str, at) -> list[tuple[str, dict]]:
+def _keywords(*, tenant, phone_number: PhoneNumber, contact: Contact, text: str, at,
+              conversation: Conversation) -> list[tuple[str, dict]]:
+    from .inbox import conversation_activity_add
     from .send import message_send
 
     if _matches_keyword(text, tenant.opt_out_keywords):
         if contact_opt_set(contact=contact, opted_in=False, source="keyword", at=at):
+            conversation_activity_add(tenant=tenant, conversation=conversation, kind="opted_out",
+                                      text=f"{contact.display_name} opted out of messages (replied “{text.strip()}”)")
             if tenant.opt_out_confirmation:
                 # The STOP message itself opened the window, so a plain confirmation may go out.
                 message_send(tenant=tenant, to=contact.wa_id, type="text", contact=contact,
@@ -126,7 +130,9 @@ def _keywords(*, tenant, phone_number: PhoneNumber, contact: Contact, text: str,
                              opt_out_confirmation=True)
             return [("contact.opted_out", {"contact_id": contact.pk, "wa_id": contact.wa_id, "source": "keyword"})]
     elif _matches_keyword(text, tenant.opt_in_keywords):
-        contact_opt_set(contact=contact, opted_in=True, source="keyword", at=at)
+        if contact_opt_set(contact=contact, opted_in=True, source="keyword", at=at):
+            conversation_activity_add(tenant=tenant, conversation=conversation, kind="opted_in",
+                                      text=f"{contact.display_name} opted back in to messages (replied “{text.strip()}”)")
     return []
 
 
@@ -141,4 +147,11 @@ def contact_opt_event_apply(*, phone_number: PhoneNumber, event: OptEvent) -> bo
     if changed and not event.opted_in:
         event_emit(tenant=tenant, type="contact.opted_out",
                    data={"contact_id": contact.pk, "wa_id": contact.wa_id, "source": event.source})
+    conversation = Conversation.objects.for_tenant(tenant).filter(phone_number=phone_number, contact=contact).first()
+    if changed and conversation is not None:
+        from .inbox import conversation_activity_add
+
+        verb = "opted back in to messages" if event.opted_in else "opted out of messages"
+        conversation_activity_add(tenant=tenant, conversation=conversation, kind="opted_in" if event.opted_in
+                                  else "opted_out", text=f"{contact.display_name} {verb} ({event.source or 'provider'})")
     return changed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -65,6 +67,12 @@ ICONS: dict[str, tuple[str, ...]] = {
 
 @register.simple_tag
 def icon(name: str, size: int = 20, css_class: str = "") -> SafeString:
+    return _icon(name, size, css_class)
+
+
+@functools.lru_cache(maxsize=512)
+def _icon(name: str, size: int, css_class: str) -> SafeString:
+    """The markup depends on the arguments only, and lists draw the same icons many times."""
     paths = ICONS[name]
     inner = format_html_join("", '<path d="{}"/>', ((d,) for d in paths))
     return format_html(
