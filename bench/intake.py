@@ -1,0 +1,261 @@
+"""Webhook intake: signed Meta status webhooks posted to ``/webhooks/meta/`` by a separate
+load-generator process, against N outbound messages that every status matches.
+
+Measures (design.md, "Targets"): acknowledged POSTs/s and ack latency, next to two floors
+measured on the same gunicorn with the same load generator, bodies and concurrency -- a bare
+view and a view that checks the HMAC and INSERTs the raw body; then how fast the Celery workers
+apply every status (from the first POST to the last applied), and that none is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Q
+
+from apps.conversations.models import Message
+from apps.providers.models import WebhookEvent
+
+from . import BenchmarkBroken, Result
+from .data import WABA_ID, instance_tag, outbound_messages, wamid, workspace
+from .floor_views import FLOOR_SECRET
+from .loadgen import Load, run_load, write_bodies
+from .procs import HOST, RUN_DIR, Context, Processes, free_port
+
+SUMMARY = "signed status webhooks: acks/s and p99 vs an HMAC+INSERT floor; statuses applied/s; nothing lost"
+PARAMS: dict[str, Any] = {
+    "messages": 20_000,  # N outbound messages; 3 statuses each (sent, delivered, read)
+    "statuses_per_post": 10,  # K statuses per POST (Meta batches up to 1,000)
+    "concurrency": 64,  # load-generator connections
+    "web_workers": 3,  # gunicorn gthread workers ...
+    "web_threads": 4,  # ... and threads per worker
+    "worker_concurrency": 3,  # prefork processes of the worker on the webhooks,events queues
+    "floor_requests": 0,  # requests per floor; 0: as many as the intake POSTs
+    "warmup_requests": 600,  # per endpoint, before measuring
+    "load_time_limit": 120.0,  # seconds, per load run
+    "apply_timeout": 600.0,  # seconds to wait for the workers to apply everything
+    "stall_seconds": 60.0,  # give up when nothing is applied for this long
+}
+QUICK: dict[str, Any] = {"messages": 1_000, "warmup_requests": 200, "apply_timeout": 120.0}
+
+PHONE_NUMBER_ID = "990000000000001"
+DISPLAY_NUMBER = "15550100001"
+ACK_RATIO_TARGET = 0.8
+ACK_P99_TARGET_MS = 50.0
+APPLIED_TARGET = 3000.0
+
+
+@dataclass
+class Post:
+    body: bytes
+    statuses: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+def _signed(body: bytes, secret: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json",
+            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+            "User-Agent": "facebookexternalua"}
+
+
+def _status(message: Message, status: str, timestamp: int) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": message.provider_message_id, "status": status, "timestamp": str(timestamp),
+                            "recipient_id": message.contact.wa_id, "biz_opaque_callback_data": str(message.pk)}
+    if status == "sent":
+        item["conversation"] = {"id": hashlib.md5(message.contact.wa_id.encode()).hexdigest(),
+                                "expiration_timestamp": str(timestamp + 86400), "origin": {"type": "marketing"}}
+        item["pricing"] = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
+    return item
+
+
+def status_posts(messages: list[Message], per_post: int) -> list[Post]:
+    """Meta-shaped status webhooks (protocol.md A5) for every message: sent, delivered, read.
+
+    Messages go in blocks of ``per_post``; the POSTs interleave like a campaign in full swing --
+    block b's ``sent`` travels with block b-lag's ``delivered`` and block b-2*lag's ``read`` -- so
+    a message's three statuses are far apart in the stream, as they are in life.
+    """
+    blocks = [messages[i:i + per_post] for i in range(0, len(messages), per_post)]
+    lag = max(1, len(blocks) // 4)
+    base = int(time.time())
+    posts = []
+    for step in range(len(blocks) + 2 * lag):
+        for offset, status in enumerate(("sent", "delivered", "read")):
+            index = step - offset * lag
+            if 0 <= index < len(blocks):
+                statuses = [_status(m, status, base + offset) for m in blocks[index]]
+                payload = {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{
+                    "field": "messages",
+                    "value": {"messaging_product": "whatsapp",
+                              "metadata": {"display_phone_number": DISPLAY_NUMBER, "phone_number_id": PHONE_NUMBER_ID},
+                              "statuses": statuses}}]}]}
+                posts.append(Post(json.dumps(payload, separators=(",", ":")).encode(), len(statuses)))
+    return posts
+
+
+def _setup(count: int) -> tuple[Any, list[Message]]:
+    ws = workspace(slug="bench-intake", phone_number_id=PHONE_NUMBER_ID, display_number=DISPLAY_NUMBER,
+                   app_secret=FLOOR_SECRET.decode())
+    instance = instance_tag()
+
+    def accepted_template(i: int, contact: Any, conversation: Any) -> dict[str, Any]:
+        provider_id = wamid(contact.wa_id, i, instance)
+        return {"type": Message.Type.TEMPLATE, "status": Message.Status.ACCEPTED,
+                "content": {"name": "hello_world", "language": {"code": "en_US"}}, "text_preview": "Hello World",
+                "provider_message_id": provider_id, "wa_message_id": provider_id, "attempt_count": 1,
+                "sending_at": conversation.last_message_at, "accepted_at": conversation.last_message_at}
+
+    messages = outbound_messages(ws, count, build=accepted_template, window_open=False)
+    return ws, messages
+
+
+def _event_counts(tenant_id: int) -> dict[str, Any]:
+    return WebhookEvent.all_tenants.filter(tenant_id=tenant_id).aggregate(
+        stored=Count("id"), pending=Count("id", filter=Q(processed_at__isnull=True)),
+        errored=Count("id", filter=~Q(error="")), retried=Count("id", filter=Q(attempts__gt=1)),
+        last_processed=Max("processed_at"))
+
+
+def _wait_applied(procs: Processes, *, tenant_id: int, acked: int, timeout: float, stall: float) -> dict[str, Any]:
+    """Poll the database until every acknowledged event is processed (or time runs out, or
+    nothing moves for ``stall`` seconds)."""
+    deadline = time.monotonic() + timeout
+    last_pending, last_progress = None, time.monotonic()
+    while True:
+        counts = _event_counts(tenant_id)
+        if counts["stored"] >= acked and counts["pending"] == 0:
+            return counts
+        procs.check_alive()
+        now = time.monotonic()
+        if counts["pending"] != last_pending:
+            last_pending, last_progress = counts["pending"], now
+        if now >= deadline or now - last_progress >= stall:
+            why = "timed out" if now >= deadline else f"nothing applied for {stall:.0f} s"
+            raise BenchmarkBroken(f"intake: {why} waiting for the workers: {counts['pending']} of "
+                                  f"{counts['stored']} stored events unprocessed, {counts['errored']} with an error "
+                                  f"(acknowledged POSTs: {acked})")
+        time.sleep(0.2)
+
+
+def run(ctx: Context, params: dict[str, Any]) -> Result:
+    result = Result(benchmark="intake", params=dict(params))
+    count, per_post, concurrency = params["messages"], params["statuses_per_post"], params["concurrency"]
+    started = time.monotonic()
+    ws, messages = _setup(count)
+    posts = status_posts(messages, per_post)
+    floor_requests = params["floor_requests"] or len(posts)
+    by_sha = {post.sha256: post.statuses for post in posts}
+    if len(by_sha) != len(posts):
+        raise BenchmarkBroken("intake: two POST bodies are identical; the intake would store one of them")
+    signed = write_bodies(RUN_DIR / "intake-bodies.json", [(p.body, _signed(p.body, FLOOR_SECRET)) for p in posts])
+    # Same bodies, wrong signature: exercises the whole intake path except the INSERT.
+    unsigned = write_bodies(RUN_DIR / "intake-warmup.json",
+                            [(p.body, _signed(p.body, b"not-the-secret")) for p in posts[:200]])
+    result.details["setup_s"] = round(time.monotonic() - started, 1)
+    result.details["posts"] = len(posts)
+    result.details["statuses"] = sum(p.statuses for p in posts)
+    result.details["mean_body_bytes"] = round(sum(len(p.body) for p in posts) / len(posts))
+
+    with ctx.processes() as procs:
+        port = free_port()
+        web = procs.gunicorn(port=port, workers=params["web_workers"], threads=params["web_threads"])
+        worker = procs.celery_worker(name="worker-webhooks", queues="webhooks,events",
+                                     concurrency=params["worker_concurrency"])
+        result.details["processes"] = {
+            "web": f"gunicorn config.wsgi, {params['web_workers']} gthread workers x {params['web_threads']} threads "
+                   f"(--preload, keep-alive 5 s), pid {web.pid}",
+            "worker": f"celery worker -Q webhooks,events, prefork concurrency {params['worker_concurrency']}, "
+                      f"pid {worker.pid}",
+            "load generator": f"python -m bench.loadgen, aiohttp, {concurrency} connections, its own process",
+        }
+        base = f"http://{HOST}:{port}"
+
+        def load(name: str, path: str, bodies: Any, requests: int, **kwargs: Any) -> Load:
+            measured = run_load(name=name, url=base + path, bodies=bodies, requests=requests, concurrency=concurrency,
+                                time_limit=params["load_time_limit"], environment_env=ctx.environment.env, **kwargs)
+            procs.check_alive()
+            if measured.raw["timed_out"]:
+                raise BenchmarkBroken(f"intake: load run {name} hit its time limit: {measured.summary()}")
+            return measured
+
+        warmups = {
+            "bare": load("warmup-bare", "/_bench/bare/", signed, params["warmup_requests"]),
+            "hmac_insert": load("warmup-hmac", "/_bench/hmac-insert/", signed, params["warmup_requests"]),
+            "intake_bad_signature": load("warmup-intake", "/webhooks/meta/", unsigned, params["warmup_requests"]),
+        }
+        if warmups["intake_bad_signature"].raw["status_counts"] != {"403": params["warmup_requests"]}:
+            raise BenchmarkBroken(f"intake: badly signed warm-up POSTs were not all refused with 403: "
+                                  f"{warmups['intake_bad_signature'].raw['status_counts']}")
+        result.details["warmup"] = {name: w.summary() for name, w in warmups.items()}
+
+        cpu_floor = procs.cpu_sample()
+        bare = load("floor-bare", "/_bench/bare/", signed, floor_requests)
+        cpu_bare = procs.cpu_sample()
+        floor = load("floor-hmac-insert", "/_bench/hmac-insert/", signed, floor_requests)
+        result.details["cpu_floors"] = {"bare": procs.cpu_used(cpu_floor, cpu_bare),
+                                        "hmac_insert": procs.cpu_used(cpu_bare, procs.cpu_sample())}
+        # The floor's rows have no tenant (the intake stores none such); they go before the real run.
+        WebhookEvent.all_tenants.filter(tenant__isnull=True).delete()
+
+        cpu_before = procs.cpu_sample()
+        intake = load("intake", "/webhooks/meta/", signed, len(posts), per_request_codes=True)
+        cpu_acked = procs.cpu_sample()
+        codes = intake.raw.pop("codes")
+        acked = [posts[i] for i, code in enumerate(codes) if code == 200]
+        expected = sum(p.statuses for p in acked)
+        counts = _wait_applied(procs, tenant_id=ws.tenant.pk, acked=len(acked), timeout=params["apply_timeout"],
+                               stall=params["stall_seconds"])
+        cpu_applied = procs.cpu_sample()
+        result.details["cpu"] = {"while_posting": procs.cpu_used(cpu_before, cpu_acked),
+                                 "after_the_last_ack": procs.cpu_used(cpu_acked, cpu_applied)}
+
+    processed_ok = WebhookEvent.all_tenants.filter(tenant_id=ws.tenant.pk, processed_at__isnull=False, error="")
+    applied = sum(by_sha.get(sha, 0) for sha in processed_ok.values_list("body_sha256", flat=True))
+    read = Message.all_tenants.filter(tenant_id=ws.tenant.pk, status=Message.Status.READ).count()
+    first_post = intake.raw["first_request_at"]
+    last_apply = counts["last_processed"].timestamp()
+    apply_span = last_apply - first_post
+    applied_rate = applied / apply_span if apply_span > 0 else math.nan
+    lost = expected - applied
+
+    floor_name = "HMAC+INSERT view"
+    result.add("acknowledged POSTs/s", intake.rps, "req/s", floor=floor.rps, floor_name=floor_name,
+               target=f"≥ {ACK_RATIO_TARGET} × floor", ok=intake.rps >= ACK_RATIO_TARGET * floor.rps)
+    result.add("ack latency p50", intake.p50_ms, "ms", floor=floor.p50_ms, floor_name=floor_name)
+    result.add("ack latency p99", intake.p99_ms, "ms", floor=floor.p99_ms, floor_name=floor_name,
+               target=f"≤ {ACK_P99_TARGET_MS:.0f} ms", ok=intake.p99_ms <= ACK_P99_TARGET_MS)
+    result.add("non-200 answers", intake.non_200, "", target="0", ok=intake.non_200 == 0)
+    result.add("statuses applied/s", applied_rate, "statuses/s", target=f"≥ {APPLIED_TARGET:,.0f}",
+               ok=applied_rate >= APPLIED_TARGET)
+    result.add("statuses lost", lost, "", target="0", ok=lost == 0)
+    result.add("messages ending in read", read, f"of {count}", target=str(count), ok=read == count)
+    result.add("floor: bare view", bare.rps, "req/s")
+    result.add("floor: HMAC+INSERT view", floor.rps, "req/s", floor=bare.rps, floor_name="bare view")
+
+    result.details.update({
+        "statuses_per_post": per_post,
+        "acknowledged_posts": len(acked),
+        "statuses_expected": expected,
+        "statuses_applied": applied,
+        "apply_span_s": apply_span,
+        "ack_span_s": intake.raw["elapsed_s"],
+        "apply_lag_after_last_ack_s": last_apply - intake.raw["last_answer_at"],
+        "events": {key: value for key, value in counts.items() if key != "last_processed"},
+        "loads": {"floor_bare": bare.summary(), "floor_hmac_insert": floor.summary(), "intake": intake.summary()},
+    })
+    if lost:
+        result.broken.append(f"{lost} acknowledged status update(s) were never applied")
+    if counts["errored"]:
+        result.broken.append(f"{counts['errored']} webhook event(s) ended with an error")
+    if intake.non_200 == 0 and read != count:
+        result.broken.append(f"every POST was acknowledged but only {read} of {count} messages reached read")
+    return result
