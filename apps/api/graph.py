@@ -82,9 +82,10 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from apps.api.parsers import StrictJSONParser
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services.media import media_upload
@@ -467,7 +468,7 @@ GRAPH_ERRORS = {code: OpenApiTypes.OBJECT for code in (400, 401, 404, 429)}
 
 
 class GraphMessagesApi(GraphApiView):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         tags=["graph"], operation_id="graph_messages_send", request=OpenApiTypes.OBJECT,

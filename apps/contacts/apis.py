@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -22,6 +21,7 @@ from apps.api.errors import error_body
 from apps.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apps.api.idempotency import idempotent
 from apps.api.pagination import PageParams, page_body, paginate
+from apps.api.parsers import StrictJSONParser
 from apps.api.views import TenantApiView
 from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
 
@@ -101,7 +101,7 @@ class TagNamesField(serializers.Field):
 
 
 class ContactDetailApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema_serializer(component_name="Contact")
     class OutputSerializer(serializers.Serializer):
@@ -172,7 +172,7 @@ class ContactDetailApi(TenantApiView):
 
 
 class ContactListCreateApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     class FilterSerializer(PageParams):
         search = serializers.CharField(required=False, allow_blank=True, max_length=200,
@@ -254,7 +254,7 @@ class ContactListCreateApi(TenantApiView):
 
 
 class ContactBulkUpsertApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema_serializer(component_name="ContactBulkUpsert")
     class InputSerializer(serializers.Serializer):

@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,6 +23,7 @@ from apps.api.errors import error_body
 from apps.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apps.api.idempotency import idempotent
 from apps.api.pagination import PageParams, page_body, paginate
+from apps.api.parsers import StrictJSONParser
 from apps.api.views import TenantApiView
 from apps.phone_numbers.selectors import access_phone_number
 
@@ -174,7 +174,7 @@ class TemplateListApi(TenantApiView):
 
 
 class TemplateSyncApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema_serializer(component_name="TemplateSync")
     class InputSerializer(serializers.Serializer):

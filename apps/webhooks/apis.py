@@ -15,7 +15,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,6 +22,7 @@ from apps.api.errors import error_body
 from apps.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apps.api.idempotency import idempotent
 from apps.api.pagination import PageParams, page_body, paginate
+from apps.api.parsers import StrictJSONParser
 from apps.api.views import TenantApiView
 from apps.core.exceptions import ApplicationError
 
@@ -162,7 +162,7 @@ class DeliverySerializer(serializers.Serializer):
 
 
 class WebhookEndpointListCreateApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     FilterSerializer = PageParams
     OutputSerializer = EndpointSerializer
 
@@ -220,7 +220,7 @@ class WebhookEndpointListCreateApi(TenantApiView):
 
 
 class WebhookEndpointDetailApi(TenantApiView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     OutputSerializer = EndpointSerializer
 
     @extend_schema_serializer(component_name="WebhookEndpointUpdate")

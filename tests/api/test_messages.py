@@ -475,3 +475,9 @@ def test_unknown_and_enormous_ids_are_404(api_client, number):
     for message_id in (999999, 10**30, "abc", "1.5"):
         response = api_client.get(f"{URL}/{message_id}")
         assert response.status_code == 404 and error_code(response) == "not_found"
+
+
+def test_nul_characters_are_refused_not_a_server_error(api_client):
+    response = api_client.post("/api/v1/messages", {"to": "14155550100", "type": "text",
+                                                    "text": {"body": "a\x00b"}}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"

@@ -190,13 +190,13 @@ def test_user_text_is_escaped_and_only_web_links_become_links(agent_client, conv
     MessageFactory(conversation=conversation, direction="inbound", status="received",
                    content={"body": '<script>alert("x")</script> javascript:alert(1) www.example.com/a_b_c'},
                    text_preview="<script>")
-    LabelFactory(tenant=tenant, name="<b>x</b>", color="red;background:url(//evil)")
+    LabelFactory(tenant=tenant, name="<b>x</b>", color="red;x:url(//e)")  # fits the column
     html = body(agent_client.get(f"/t/acme/inbox/{conversation.pk}/"))
     assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert '<img src=x onerror' not in html and "&lt;img src=x onerror=" in html
     assert 'href="javascript' not in html
     assert '<a href="https://www.example.com/a_b_c"' in html
-    assert "<b>x</b>" not in html and "url(//evil)" not in html
+    assert "<b>x</b>" not in html and "url(//e)" not in html
 
 
 # --- media --------------------------------------------------------------------------------

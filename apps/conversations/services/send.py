@@ -7,6 +7,7 @@ invalid_recipient. Delivery is asynchronous: the row is the record, the task onl
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import transaction
@@ -152,6 +153,10 @@ def message_send(
         OutboundMessage(to=wa_id, type=type, content=content)
     except ValueError as exc:
         raise ApplicationError(str(exc), code="invalid_message", http_status=422) from exc
+    if "\\u0000" in json.dumps(content):
+        # PostgreSQL's JSON cannot hold NUL characters, and WhatsApp has no use for them.
+        raise ApplicationError("The message contains a NUL character (\\u0000).", code="invalid_message",
+                               http_status=422)
     media = None
     if type in MEDIA_TYPES and content.get("id") not in (None, ""):
         # {"id": "<Parley Media id>"} names a stored file, uploaded to the provider when sent;
