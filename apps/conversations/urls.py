@@ -23,6 +23,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/inbox/<int:conversation_id>/status/", views.conversation_status, name="status"),
     path("t/<slug:tenant_slug>/inbox/<int:conversation_id>/labels/<int:label_id>/", views.conversation_label,
          name="label_toggle"),
+    path("t/<slug:tenant_slug>/inbox/<int:conversation_id>/read/", views.conversation_read, name="read"),
     path("t/<slug:tenant_slug>/inbox/<int:conversation_id>/unread/", views.conversation_unread, name="unread"),
     path("t/<slug:tenant_slug>/inbox/<int:conversation_id>/opt-in/", views.conversation_opt_in, name="opt_in"),
 ]

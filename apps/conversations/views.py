@@ -132,9 +132,8 @@ def inbox(request: TenantHttpRequest, tenant_slug: str, conversation_id: int | N
     if fragment and target == "list-body":
         return _render(request, f"{PAGE}#list-body", _list_context(request, filters, active_id, labels=labels))
 
-    marked_read = conversation is not None and actions.conversation_mark_read(tenant=tenant, conversation=conversation)
     if fragment and target == "thread-pane":
-        context = {"filters": filters, "active_id": active_id, "marked_read": marked_read,
+        context = {"filters": filters, "active_id": active_id,
                    "list_url": reverse("conversations:inbox", kwargs={"tenant_slug": tenant.slug})}
         if conversation is not None:
             context.update(_thread_context(request, conversation, labels=labels))
@@ -315,6 +314,19 @@ def conversation_label(request: TenantHttpRequest, tenant_slug: str, conversatio
     label = sel.access_label(tenant=request.tenant, label_id=label_id)
     actions.conversation_label_toggle(tenant=request.tenant, conversation=conversation, label=label, by=request.user)
     return _action_response(request, conversation, started)
+
+
+@require_POST
+@tenant_member_required("inbox")
+def conversation_read(request: TenantHttpRequest, tenant_slug: str, conversation_id: int) -> HttpResponse:
+    """Sent by the thread when it opens on unread messages: the row loses its badge."""
+    tenant = request.tenant
+    conversation = sel.access_inbox_conversation(tenant=tenant, conversation_id=conversation_id)
+    if not actions.conversation_mark_read(tenant=tenant, conversation=conversation):
+        return HttpResponse(status=204)
+    return _render(request, f"{PAGE}#row-update", {
+        "c": conversation, "filters": InboxFilters.from_query(request.POST), "active_id": conversation.pk,
+        "match": "update", "list_url": reverse("conversations:inbox", kwargs={"tenant_slug": tenant.slug})})
 
 
 @require_POST

@@ -15,6 +15,7 @@ from apps.contacts.models import Contact
 from apps.conversations.inbox_selectors import Cursor, timestamp_micros
 from apps.conversations.models import CannedResponse, Conversation, Label, Media, Message
 from apps.conversations.services import message_receive
+from apps.conversations.templatetags.inbox import day_key, day_label
 from apps.providers.backends import locmem
 from apps.providers.events import InboundMessage
 from tests.browser.inbox_scenario import build_rich_thread, png_bytes
@@ -141,8 +142,14 @@ def test_a_thread_is_a_full_page_or_a_fragment_and_opening_it_marks_it_read(agen
     fragment = body(agent_client.get(url, **htmx("thread-pane")))
     assert "<html" not in fragment and 'id="conv-list"' not in fragment
     assert fragment.lstrip().startswith('<div class="thread" id="thread"')
-    assert 'hx-swap-oob="beforeend"' in fragment and 'data-match="update"' in fragment  # the row loses its badge
+    # Reading is a write: the thread asks for it once it is shown, the GET itself changes nothing.
+    assert Conversation.all_tenants.get(pk=conversation.pk).unread_count == 3
+    assert f'hx-post="/t/acme/inbox/{conversation.pk}/read/" hx-trigger="load"' in fragment
+    read = body(agent_client.post(f"/t/acme/inbox/{conversation.pk}/read/", **HTMX))
+    assert '<ul id="conv-stage" hx-swap-oob="beforeend">' in read and 'data-match="update"' in read
+    assert 'class="badge' not in read
     assert Conversation.all_tenants.get(pk=conversation.pk).unread_count == 0
+    assert agent_client.post(f"/t/acme/inbox/{conversation.pk}/read/", **HTMX).status_code == 204
 
 
 def test_a_history_restore_gets_the_whole_page(agent_client, conversation):
@@ -168,7 +175,11 @@ def test_every_message_type_renders(agent_client, tenant, number, contact, agent
     assert 'class="quote quote-inbound"' in html  # the reply quotes the first message
     assert "tick tick-read" in html and "tick tick-delivered" in html and "tick tick-failed" in html
     assert "Message undeliverable" in html and "could not be reached" in html and "error 131026" in html
-    assert 'data-day="' in html and ">Yesterday<" in html and ">Today<" in html
+    days = re.findall(r'<div class="day-sep" data-day="([\d-]+)"><span>([^<]+)</span>', html)
+    first, last = (Message.all_tenants.filter(conversation=conversation).order_by(order).first()
+                   for order in ("id", "-id"))
+    assert days[0] == (day_key(first.occurred_at), day_label(first.occurred_at))
+    assert days[-1] == (day_key(last.occurred_at), day_label(last.occurred_at)) and len(days) >= 2
     assert 'href="https://track.example.com/10423"' in html and "<strong>Great</strong>" in html
 
 
@@ -482,7 +493,8 @@ def test_another_tenants_objects_are_404_on_every_inbox_url(agent_client, tenant
     own_label = LabelFactory(tenant=tenant)
     gets = [f"/t/acme/inbox/{theirs.pk}/", f"/t/acme/inbox/{theirs.pk}/template/", f"/t/acme/inbox/media/{media.pk}/",
             f"/t/acme/inbox/canned/{canned.pk}/", f"/t/acme/inbox/labels/{label.pk}/", "/t/globex/inbox/"]
-    posts = [f"/t/acme/inbox/{theirs.pk}/{action}/" for action in ("send", "assign", "status", "unread", "opt-in")]
+    posts = [f"/t/acme/inbox/{theirs.pk}/{action}/" for action in ("send", "assign", "status", "read", "unread",
+                                                                    "opt-in")]
     posts += [f"/t/acme/inbox/{mine.pk}/labels/{label.pk}/", f"/t/acme/inbox/{theirs.pk}/labels/{own_label.pk}/",
               f"/t/acme/inbox/canned/{canned.pk}/delete/", f"/t/acme/inbox/labels/{label.pk}/delete/"]
     for url in gets:
