@@ -189,7 +189,9 @@ def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxF
     the end). Keyset paging: the cost of page 100 is the cost of page 1."""
     qs = _filtered(tenant=tenant, user=user, filters=filters).filter(status=filters.status)
     if cursor is not None:
-        qs = qs.filter(Q(last_message_at__lt=cursor.at) | Q(last_message_at=cursor.at, pk__lt=cursor.id))
+        # (last_message_at, id) < cursor, written as one range on the recent-first index (an OR
+        # of two ranges makes SQLite merge and sort everything older).
+        qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
     rows = list(_with_row_data(qs.order_by("-last_message_at", "-id"))[:limit + 1])
     next_cursor = None
     if len(rows) > limit:
@@ -203,14 +205,18 @@ def conversation_counts(*, tenant: Tenant, user: AbstractBaseUser, filters: Inbo
     """``counts[view][status]`` for every view and status under the other filters: one grouped
     query."""
     counts = {view: dict.fromkeys(Conversation.Status.values, 0) for view in VIEW_KEYS}
+    # Grouped by (assignee, status), the order of the assignee index, which then covers the
+    # whole count: a few dozen groups, added up here into the three views.
     rows = (_filtered(tenant=tenant, user=user, filters=replace(filters, view="all")).order_by()
-            .values("status")
-            .annotate(all=Count("pk"), mine=Count("pk", filter=Q(assignee_id=user.pk)),
-                      unassigned=Count("pk", filter=Q(assignee__isnull=True))))
-    for row in rows:
-        if row["status"] in counts["all"]:
-            for view in VIEW_KEYS:
-                counts[view][row["status"]] = row[view]
+            .values_list("assignee_id", "status").annotate(n=Count("pk")))
+    for assignee_id, status, n in rows:
+        if status not in counts["all"]:
+            continue
+        counts["all"][status] += n
+        if assignee_id is None:
+            counts["unassigned"][status] += n
+        elif assignee_id == user.pk:
+            counts["mine"][status] += n
     return counts
 
 

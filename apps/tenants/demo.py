@@ -252,7 +252,8 @@ def _large_batch(*, tenant: Tenant, first: int, last: int, total: int, per: int,
         # Spread activity over 120 days, newest conversations last.
         last_at = start + timedelta(seconds=span * (index + 1) / total)
         line = LARGE_LINES[(per - 1) % len(LARGE_LINES)]
-        assignee = None if index % 7 == 0 else agents[index % len(agents)]
+        # Runs of six (one of each status) per agent, so every agent has every status.
+        assignee = None if index % 7 == 0 else agents[index // 6 % len(agents)]
         conversations.append(Conversation(
             tenant=tenant, phone_number=numbers[index % len(numbers)], contact=contact,
             status=statuses[index % len(statuses)], assignee=assignee, last_message_at=last_at,

@@ -177,6 +177,14 @@
   let openBeforeSwap = [];
   document.addEventListener("htmx:oobBeforeSwap", (event) => {
     const target = event.detail.target;
+    if (target && target.id === "composer") {
+      // The composer is replaced only when its mode changes (window closed, opted out):
+      // two polls in flight may both carry the change, and the second must not wipe what
+      // the agent started in the new one.
+      const incoming = event.detail.fragment && event.detail.fragment.querySelector
+        ? event.detail.fragment.querySelector("#composer") : null;
+      if (incoming && incoming.dataset.mode === target.dataset.mode) event.detail.shouldSwap = false;
+    }
     if (target && target.id === "thread-head") {
       openBeforeSwap = $$("details[open]", target).map((d) => d.id).filter(Boolean);
     }
@@ -524,12 +532,11 @@
     if (link && !rows[index].classList.contains("is-active")) link.click();
   }
   function focusComposer() {
-    const input = $("#composer-input:not([hidden])") || $("#template-select");
-    if (input && input.offsetParent !== null) input.focus();
-    else if (input) {
-      const tab = $('[data-composer-tab="note"]');
-      if (tab) tab.click();
-    }
+    const visible = ["#composer-input", "#template-select"].map((selector) => $(selector))
+      .find((el) => el && el.offsetParent !== null);
+    if (visible) { visible.focus(); return; }
+    const tab = $('[data-composer-tab="note"]');  // messaging is blocked: the note is what is left
+    if (tab) tab.click();
   }
   function openShortcuts() { const o = $("#shortcuts"); if (o) o.hidden = false; }
   function closeShortcuts() { const o = $("#shortcuts"); if (o) o.hidden = true; }
