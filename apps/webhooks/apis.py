@@ -4,11 +4,9 @@ endpoint is created (or its secret rotated) and never again."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -18,9 +16,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.errors import error_body
 from apps.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apps.api.idempotency import idempotent
+from apps.api.openapi import AUTH_ERRORS, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED
+from apps.api.openapi import error_response as _error
 from apps.api.pagination import PageParams, page_body, paginate
 from apps.api.parsers import StrictJSONParser
 from apps.api.views import TenantApiView
@@ -61,24 +60,6 @@ DELIVERY_EXAMPLE = {
 }
 
 
-def _error(description: str, code: str, message: str, details: dict | None = None,
-           *more: tuple[str, str, dict | None]) -> OpenApiResponse:
-    """A documented error answer with an example per error code it may carry."""
-    bodies = [(code, message, details), *more]
-    return OpenApiResponse(response=OpenApiTypes.OBJECT, description=description, examples=[
-        OpenApiExample(name, value=error_body(name, text, extra)) for name, text, extra in bodies
-    ])
-
-
-AUTH_ERRORS = {
-    401: _error("Missing, malformed or revoked API key.", "unauthenticated",
-                "Authentication required: send 'Authorization: Bearer <api key>' or 'X-API-Key: <api key>'."),
-    429: _error("Too many requests for this key; retry after the Retry-After header's seconds.", "rate_limited",
-                "Too many requests; retry in 12 s.", {"retry_after": 12}),
-}
-IDEMPOTENCY_KEY_INVALID = ("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.", None)
-IDEMPOTENCY_KEY_REUSED = ("idempotency_key_reused",
-                          "Idempotency-Key 'k1' was already used with a different request.", None)
 
 
 ENDPOINT_NOT_FOUND = _error("No such endpoint in this workspace (another workspace's id is a 404 too).",
