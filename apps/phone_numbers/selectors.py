@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from apps.providers.backends import get_backend
 from apps.providers.exceptions import ProviderError
+from apps.providers.models import WebhookEvent
 from apps.tenants.models import Tenant
 
 from .models import MAX_MESSAGES_PER_SECOND, PhoneNumber
@@ -101,3 +102,18 @@ def phone_number_status(*, tenant: Tenant, phone_number: PhoneNumber) -> dict[st
         "messaging_limit_tier": limit,
         "last_webhook_at": last_webhook_at,
     }
+
+
+def phone_number_settings_list(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
+    """The numbers with ``last_webhook_received_at``: the newest stored provider callback for
+    each (WebhookEvent rows), falling back to the processing time kept on the number."""
+    latest = (WebhookEvent.objects.for_tenant(tenant).filter(phone_number=OuterRef("pk"))
+              .order_by("-received_at").values("received_at")[:1])
+    return phone_number_list(tenant=tenant).annotate(last_webhook_received_at=Subquery(latest))
+
+
+def phone_number_last_webhook_at(*, tenant: Tenant, phone_number: PhoneNumber) -> datetime | None:
+    received = (WebhookEvent.objects.for_tenant(tenant).filter(phone_number=phone_number)
+                .order_by("-received_at").values_list("received_at", flat=True).first())
+    candidates = [t for t in (received, phone_number.last_webhook_at) if t is not None]
+    return max(candidates) if candidates else None

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin import TenantScopedAdmin, member_tenant_ids
 
-from .models import ApiKey, Membership, Tenant
+from .models import ApiKey, Invitation, Membership, Tenant
 
 
 @admin.register(Tenant)
@@ -28,3 +28,12 @@ class ApiKeyAdmin(TenantScopedAdmin):
     list_display = ("name", "tenant", "prefix", "last_used_at", "revoked_at", "created_at")
     readonly_fields = ("prefix", "hashed_key", "last_used_at", "created_at", "updated_at")
     exclude = ()
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    list_display = ("email", "tenant", "role", "expires_at", "accepted_at", "revoked_at", "created_at")
+    list_filter = ("tenant", "role")
+    search_fields = ("email",)
+    readonly_fields = ("token_hash", "accepted_at", "accepted_by", "created_at", "updated_at")
+    raw_id_fields = ("invited_by",)

@@ -12,12 +12,17 @@ SECTION_ROLES: dict[str, frozenset[str]] = {
     "contacts": frozenset({R.OWNER, R.ADMIN, R.AGENT, R.MARKETER}),
     "campaigns": frozenset({R.OWNER, R.ADMIN, R.MARKETER}),
     "templates": frozenset({R.OWNER, R.ADMIN, R.MARKETER, R.AGENT, R.DEVELOPER}),
+    # Inside templates: creating, deleting and syncing them.
+    "templates.manage": frozenset({R.OWNER, R.ADMIN, R.MARKETER}),
     "settings": frozenset({R.OWNER, R.ADMIN, R.DEVELOPER}),
     # Inside settings: numbers and team are for owners and admins only.
     "settings.numbers": frozenset({R.OWNER, R.ADMIN}),
     "settings.team": frozenset({R.OWNER, R.ADMIN}),
     "settings.api_keys": frozenset({R.OWNER, R.ADMIN, R.DEVELOPER}),
     "settings.webhooks": frozenset({R.OWNER, R.ADMIN, R.DEVELOPER}),
+    # Inside contacts: agents view, add and edit contacts; importing, exporting, bulk changes,
+    # deleting, attributes and segments are for owners, admins and marketers.
+    "contacts.manage": frozenset({R.OWNER, R.ADMIN, R.MARKETER}),
 }
 
 # The page a member lands on, in order of preference.

@@ -82,3 +82,43 @@ def delivery_attempt_summaries(*, tenant: Tenant, delivery_ids: list[int]) -> di
                       "last": last.get(counts[delivery_id]["last_id"]) if delivery_id in counts else None}
         for delivery_id in delivery_ids
     }
+
+
+# --- settings pages -----------------------------------------------------------------------
+
+DELIVERY_PAGE_SIZE = 25
+
+
+def endpoint_list_with_stats(*, tenant: Tenant) -> QuerySet[WebhookEndpoint]:
+    """Endpoints with their last delivery time and how many deliveries are waiting or gave up."""
+    from django.db.models import Q
+
+    return endpoint_list(tenant=tenant).annotate(
+        last_delivery_at=Max("deliveries__created_at"),
+        waiting=Count("deliveries", filter=Q(deliveries__status__in=["pending", "retrying"])),
+        gave_up=Count("deliveries", filter=Q(deliveries__status="failed")),
+    )
+
+
+def endpoint_delivery_page(*, tenant: Tenant, endpoint: WebhookEndpoint, before: Any = None,
+                           limit: int = DELIVERY_PAGE_SIZE) -> tuple[list[WebhookDelivery], int | None]:
+    """One page of an endpoint's deliveries, newest first, by keyset (``id < before``): no
+    OFFSET and no COUNT, whatever the log's size. Returns the rows and the next page's ``before``
+    (None on the last page)."""
+    qs = WebhookDelivery.objects.for_tenant(tenant).filter(endpoint_id=endpoint.pk).order_by("-id")
+    if before not in (None, ""):
+        try:
+            qs = qs.filter(pk__lt=int(before))
+        except (TypeError, ValueError):
+            pass  # a mangled cursor shows the first page
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].pk if more and rows else None)
+
+
+def endpoint_has_waiting_deliveries(*, tenant: Tenant, endpoint: WebhookEndpoint) -> bool:
+    return WebhookDelivery.objects.for_tenant(tenant).filter(
+        endpoint_id=endpoint.pk, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING],
+    ).exists()
+

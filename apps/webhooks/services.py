@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.http import Http404
 from django.utils import timezone
@@ -162,8 +162,8 @@ def event_emit(*, tenant: Tenant, type: str, data: dict[str, Any]) -> list[Webho
 
 def event_emit_many(*, tenant: Tenant, events: list[tuple[str, dict[str, Any]]]) -> int:
     """The bulk form of ``event_emit`` (a batch of status updates): one query for the endpoints,
-    batched INSERTs, and one dispatch task for the tenant after commit. Returns the number of
-    deliveries written."""
+    a few multi-row INSERTs, and one dispatch task for the tenant after commit. Returns the
+    number of deliveries written."""
     for type, _ in events:
         _check_event_type(type)
     if not events:
@@ -172,23 +172,62 @@ def event_emit_many(*, tenant: Tenant, events: list[tuple[str, dict[str, Any]]])
     if not endpoints:
         return 0
     now = timezone.now()
-    rows: list[WebhookDelivery] = []
-    for type, data in events:
-        targets = [endpoint for endpoint in endpoints if _subscribed(endpoint, type)]
+    created_at = _iso_utc(now)
+    # The envelopes as JSON text (the same documents _envelope() would store), one dumps() for the
+    # whole batch on PostgreSQL.
+    postgres = connection.vendor == "postgresql"
+    rows: list[tuple[int, str, str, Any]] = []
+    subscribed: dict[str, list[int]] = {}
+    for event_type, data in events:
+        targets = subscribed.get(event_type)
+        if targets is None:
+            targets = subscribed[event_type] = [e.pk for e in endpoints if _subscribed(e, event_type)]
         if not targets:
             continue
-        envelope = _envelope(type=type, data=data, now=now)
-        rows.extend(
-            WebhookDelivery(tenant_id=tenant.pk, endpoint_id=endpoint.pk, event_id=envelope["id"], event_type=type,
-                            payload=envelope, status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
-            for endpoint in targets
-        )
+        if not isinstance(data, dict):
+            raise ValueError(f"event data must be a dict, got {data.__class__.__name__}")
+        event_id = new_event_id()
+        payload: Any = {"id": event_id, "type": event_type, "created_at": created_at, "data": data}
+        if not postgres:
+            payload = json.dumps(payload, cls=DjangoJSONEncoder)
+        rows.extend((endpoint_id, event_id, event_type, payload) for endpoint_id in targets)
     if not rows:
         return 0
     with transaction.atomic():
-        WebhookDelivery.objects.for_tenant(tenant).bulk_create(rows, batch_size=500)
+        _insert_deliveries(tenant_id=tenant.pk, rows=rows, now=now)
     _ring_dispatch(tenant_id=tenant.pk)
     return len(rows)
+
+
+def _insert_deliveries(*, tenant_id: int, rows: list[tuple[int, str, str, Any]], now: datetime) -> None:
+    """Pending deliveries in one INSERT ... SELECT (PostgreSQL: the rows as one JSON document;
+    SQLite: multi-row VALUES of four values a row, the rest being the same for every row): far
+    cheaper to build than ``bulk_create`` for the thousands of events a batch of status webhooks
+    makes."""
+    meta = WebhookDelivery._meta
+    quote = connection.ops.quote_name
+    stamp = meta.get_field("next_attempt_at").get_db_prep_save(now, connection)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in (
+        "created_at", "updated_at", "tenant", "endpoint", "event_id", "event_type", "payload", "status",
+        "attempt_count", "next_attempt_at"))
+    insert = f"INSERT INTO {quote(meta.db_table)} ({columns}) "
+    select = "SELECT %s, %s, %s, v.endpoint_id, v.event_id, v.event_type, v.payload, %s, 0, %s FROM v"
+    constants = [stamp, stamp, tenant_id, WebhookDelivery.Status.PENDING.value, stamp]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            document = json.dumps([{"endpoint_id": e, "event_id": i, "event_type": t, "payload": p}
+                                   for e, i, t, p in rows], cls=DjangoJSONEncoder)
+            cursor.execute(
+                "WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r "
+                "(endpoint_id bigint, event_id text, event_type text, payload jsonb)) " + insert + select,
+                [document, *constants])
+            return
+        chunk = max(1, ((connection.features.max_query_params or 999) - len(constants)) // 4)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(part))
+            cursor.execute(f"WITH v (endpoint_id, event_id, event_type, payload) AS (VALUES {values}) " + insert + select,
+                           [value for row in part for value in row] + constants)
 
 
 # --- delivering ---------------------------------------------------------------------------

@@ -91,7 +91,8 @@ def test_shell_pages_render_the_workspace_data(member_client, tenant, django_ass
     assert b"Zoe Quinn" in member_client.get("/t/acme/contacts/?q=zoe").content
     assert b"order_update" in member_client.get("/t/acme/templates/").content
     settings_page = member_client.get("/t/acme/settings/")
-    assert b"owner@acme.test" in settings_page.content
+    assert b"card-team" in settings_page.content and b"owner@acme.test" in member_client.get(
+        "/t/acme/settings/team/").content
 
 
 def test_user_text_is_escaped(member_client, tenant):
