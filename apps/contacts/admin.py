@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.core.admin import TenantScopedAdmin
 
-from .models import Contact, ContactTag, Tag
+from .models import AttributeDefinition, Contact, ContactImport, ContactTag, Segment, Tag
 
 
 @admin.register(Contact)
@@ -21,3 +21,22 @@ class TagAdmin(TenantScopedAdmin):
 class ContactTagAdmin(TenantScopedAdmin):
     list_display = ("contact", "tag", "tenant")
     raw_id_fields = ("contact", "tag")
+
+
+@admin.register(Segment)
+class SegmentAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "created_at")
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(TenantScopedAdmin):
+    list_display = ("label", "key", "type", "tenant")
+    list_filter = ("tenant", "type")
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(TenantScopedAdmin):
+    list_display = ("__str__", "tenant", "status", "total_rows", "created_count", "updated_count", "error_count",
+                    "created_at")
+    list_filter = ("tenant", "status")
+    readonly_fields = ("errors",)

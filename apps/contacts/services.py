@@ -13,7 +13,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
 from apps.tenants.models import Tenant
 
-from .models import Contact, ContactTag, Tag
+from .models import AttributeDefinition, Contact, ContactImport, ContactTag, Segment, Tag
 
 
 def contact_get_or_create(*, tenant: Tenant, wa_id: str, profile_name: str = "") -> tuple[Contact, bool]:
@@ -500,3 +500,232 @@ def _bulk_apply(*, tenant: Tenant, rows: dict[str, _Row], mode: str, report: Bul
         contacts.filter(pk__in=sorted(retagged)).update(updated_at=now)
     if opted_out:
         event_emit_many(tenant=tenant, events=[_opted_out_event(contact) for contact in opted_out])
+
+
+# --- the contacts page: typed attributes, bulk actions, segments, imports --------------------
+
+def attribute_definition_create(*, tenant: Tenant, label: str, type: str, key: str = "") -> AttributeDefinition:
+    """A new typed attribute. ``key`` (how it is stored and filtered) defaults to the label in
+    snake_case and cannot change later; the label can."""
+    from .attributes import KEY_RE, key_from_label
+
+    label = (label or "").strip()
+    if not label:
+        raise ApplicationError("Give the attribute a name.", code="invalid_attribute")
+    if len(label) > 100:
+        raise ApplicationError("The name is longer than 100 characters.", code="invalid_attribute")
+    if type not in AttributeDefinition.Type.values:
+        raise ApplicationError("Choose the attribute's type.", code="invalid_attribute")
+    key = (key or "").strip() or key_from_label(label)
+    if not KEY_RE.match(key):
+        raise ApplicationError("The key must start with a letter and use only a-z, 0-9 and _ (at most 64).",
+                               code="invalid_attribute")
+    definitions = AttributeDefinition.objects.for_tenant(tenant)
+    if definitions.filter(key=key).exists():
+        raise ApplicationError(f"An attribute with the key “{key}” already exists.", code="attribute_exists",
+                               http_status=409)
+    try:
+        with transaction.atomic():
+            return definitions.create(tenant=tenant, key=key, label=label, type=type)
+    except IntegrityError as exc:
+        raise ApplicationError(f"An attribute with the key “{key}” already exists.", code="attribute_exists",
+                               http_status=409) from exc
+
+
+@transaction.atomic
+def attribute_definition_delete(*, tenant: Tenant, definition: AttributeDefinition) -> None:
+    """Forget the definition; values already stored on contacts are kept (they show as plain
+    attributes and still filter and export)."""
+    definition.delete()
+
+
+def contact_attributes_from_form(*, definitions: Iterable[AttributeDefinition], data: dict[str, Any]) -> tuple[
+        dict[str, Any], dict[str, str]]:
+    """Typed values for the defined attributes from a form (``attr_<key>`` fields): a blank
+    field becomes ``None`` (removes the key when merged). Returns (values, errors by key)."""
+    from .attributes import InvalidAttributeValue, parse_value
+
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for definition in definitions:
+        raw = data.get(f"attr_{definition.key}")
+        if definition.type == AttributeDefinition.Type.BOOLEAN and raw in (None, ""):
+            values[definition.key] = None
+            continue
+        try:
+            values[definition.key] = parse_value(definition.type, raw)
+        except InvalidAttributeValue as exc:
+            errors[definition.key] = exc.message
+    return values, errors
+
+
+@transaction.atomic
+def contacts_tag_add(*, tenant: Tenant, contact_ids: Iterable[int], name: str) -> int:
+    """Put the tag ``name`` (created when new) on the contacts; returns how many gained it."""
+    (name,) = _clean_tag_names([name])
+    tag = tags_ensure(tenant=tenant, names=[name])[name]
+    ids = set(contact_ids)
+    links = ContactTag.objects.for_tenant(tenant)
+    have = set(links.filter(tag=tag, contact_id__in=ids).values_list("contact_id", flat=True))
+    new = sorted(ids - have)
+    links.bulk_create([ContactTag(tenant=tenant, contact_id=pk, tag=tag) for pk in new], batch_size=500,
+                      ignore_conflicts=True)
+    if new:
+        Contact.objects.for_tenant(tenant).filter(pk__in=new).update(updated_at=timezone.now())
+    return len(new)
+
+
+@transaction.atomic
+def contacts_tag_remove(*, tenant: Tenant, contact_ids: Iterable[int], name: str) -> int:
+    tag = Tag.objects.for_tenant(tenant).filter(name=name.strip()).first()
+    if tag is None:
+        return 0
+    ids = list(contact_ids)
+    links = ContactTag.objects.for_tenant(tenant).filter(tag=tag, contact_id__in=ids)
+    touched = list(links.values_list("contact_id", flat=True))
+    links.delete()
+    if touched:
+        Contact.objects.for_tenant(tenant).filter(pk__in=touched).update(updated_at=timezone.now())
+    return len(touched)
+
+
+@transaction.atomic
+def contacts_delete(*, tenant: Tenant, contact_ids: Iterable[int]) -> int:
+    """Delete the tenant's contacts among ``contact_ids`` (with their conversations)."""
+    deleted = 0
+    ids = sorted(set(contact_ids))
+    for start in range(0, len(ids), 1000):
+        batch = Contact.objects.for_tenant(tenant).filter(pk__in=ids[start:start + 1000])
+        deleted += batch.delete()[1].get(Contact._meta.label, 0)  # cascades to conversations
+    return deleted
+
+
+@transaction.atomic
+def segment_save(*, tenant: Tenant, name: str, filters: dict[str, Any], segment: Segment | None = None) -> Segment:
+    """Save a filter (the ``selectors.contact_filter`` shape, checked here) under a name; a
+    segment with the same name is updated (so "save" twice refines it)."""
+    from .selectors import contact_filter
+
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("Give the segment a name.", code="invalid_segment")
+    if len(name) > Segment._meta.get_field("name").max_length:
+        raise ApplicationError("The segment's name is too long.", code="invalid_segment")
+    contact_filter(tenant=tenant, filters=filters).exists()  # refuses an unknown key or operator
+    segments = Segment.objects.for_tenant(tenant)
+    segment = segment or segments.filter(name=name).first()
+    if segment is None:
+        return segments.create(tenant=tenant, name=name, filters=filters)
+    segment.name, segment.filters = name, filters
+    segment.save(update_fields=["name", "filters", "updated_at"])
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, tenant: Tenant, segment: Segment) -> None:
+    segment.delete()
+
+
+def contact_import_create(*, tenant: Tenant, user: Any, upload: Any = None, url: str = "") -> ContactImport:
+    """Store an uploaded file (or a public Google Sheet fetched as CSV) as a draft import with
+    its header and a row count, ready for the column mapping."""
+    from django.core.files.base import ContentFile
+
+    from . import importer
+
+    if upload is not None:
+        if upload.size > importer.MAX_FILE_BYTES:
+            raise ApplicationError(f"The file is larger than {importer.MAX_FILE_BYTES // (1024 * 1024)} MB.",
+                                   code="import_too_large")
+        data = upload.read()
+        source, source_url, original_name = ContactImport.Source.UPLOAD, "", upload.name[:255]
+    elif url.strip():
+        csv_url = importer.sheet_csv_url(url)
+        data = importer.fetch_csv(csv_url)
+        source, source_url, original_name = ContactImport.Source.GOOGLE_SHEET, url.strip()[:2000], "Google Sheet"
+    else:
+        raise ApplicationError("Choose a CSV file or paste a Google Sheet link.", code="import_no_source")
+    summary = importer.summarize(data)
+    definitions = list(AttributeDefinition.objects.for_tenant(tenant))
+    contact_import = ContactImport(
+        tenant=tenant, created_by=user if getattr(user, "pk", None) else None, source=source, source_url=source_url,
+        original_name=original_name, size_bytes=len(data), encoding=summary.encoding, delimiter=summary.delimiter,
+        headers=summary.headers, total_rows=summary.total_rows,
+        mapping=importer.guess_mapping(summary.headers, definitions),
+    )
+    contact_import.file.save(f"contacts-{tenant.pk}.csv", ContentFile(data), save=False)
+    contact_import.save()
+    return contact_import
+
+
+@transaction.atomic
+def contact_import_start(*, tenant: Tenant, contact_import: ContactImport, mapping: list[str],
+                         default_country: str = "", on_existing: str = ContactImport.OnExisting.UPDATE) -> ContactImport:
+    """Check the mapping and queue the run (on the ``default`` queue, after commit)."""
+    from . import importer
+    from .tasks import contact_import_run_task
+
+    locked = ContactImport.objects.for_tenant(tenant).select_for_update().get(pk=contact_import.pk)
+    if locked.status != ContactImport.Status.DRAFT:
+        raise ApplicationError("This import has already been started.", code="import_started", http_status=409)
+    definitions = list(AttributeDefinition.objects.for_tenant(tenant))
+    locked.mapping = importer.check_mapping(mapping, locked.headers, definitions)
+    locked.default_country = _clean_country(default_country) or ""
+    if on_existing not in ContactImport.OnExisting.values:
+        raise ApplicationError("Choose what happens to contacts that already exist.", code="import_invalid_mapping")
+    locked.on_existing = on_existing
+    locked.status = ContactImport.Status.QUEUED
+    locked.save(update_fields=["mapping", "default_country", "on_existing", "status", "updated_at"])
+    transaction.on_commit(lambda: contact_import_run_task.delay(tenant_id=tenant.pk, import_id=locked.pk))
+    return locked
+
+
+def contact_import_run(*, tenant_id: int, import_id: int) -> ContactImport | None:
+    """Claim a queued (or interrupted) import and run it; a finished one is left alone, so a
+    redelivered task does nothing. A failure is recorded on the import, then raised."""
+    from . import importer
+
+    imports = ContactImport.objects.for_tenant(tenant_id)
+    claimed = imports.filter(pk=import_id, status__in=[ContactImport.Status.QUEUED, ContactImport.Status.RUNNING]
+                             ).update(status=ContactImport.Status.RUNNING, updated_at=timezone.now())
+    if not claimed:
+        return None
+    contact_import = imports.get(pk=import_id)
+    if contact_import.started_at is None:
+        contact_import.started_at = timezone.now()
+        contact_import.save(update_fields=["started_at"])
+    try:
+        return importer.run(contact_import)
+    except Exception as exc:
+        imports.filter(pk=import_id).update(status=ContactImport.Status.FAILED, finished_at=timezone.now(),
+                                            failure_message=f"The import stopped: {exc}"[:2000])
+        raise
+
+
+QUEUED_STALE_SECONDS = 60
+RUNNING_STALE_SECONDS = 300
+
+
+def contact_imports_sweep(*, now: datetime | None = None) -> int:
+    """Ring again for imports whose bell was lost (queued for a minute with nobody on it) or
+    whose worker died (running, no chunk committed for five minutes; a chunk takes seconds).
+    The run resumes from the rows already committed. Returns how many were rung."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from .tasks import contact_import_run_task
+
+    now = now or timezone.now()
+    S = ContactImport.Status
+    stale = ContactImport.objects.unscoped().filter(
+        Q(status=S.QUEUED, updated_at__lt=now - timedelta(seconds=QUEUED_STALE_SECONDS))
+        | Q(status=S.RUNNING, updated_at__lt=now - timedelta(seconds=RUNNING_STALE_SECONDS)))
+    rung = 0
+    for pk, tenant_id in stale.values_list("pk", "tenant_id")[:100]:
+        # Touch it first, so the next sweep leaves it alone while this bell is answered.
+        ContactImport.objects.for_tenant(tenant_id).filter(pk=pk).update(updated_at=now)
+        transaction.on_commit(lambda pk=pk, tenant_id=tenant_id: contact_import_run_task.delay(
+            tenant_id=tenant_id, import_id=pk))
+        rung += 1
+    return rung
