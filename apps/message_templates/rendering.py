@@ -112,3 +112,70 @@ def render_body(*, stored: list[dict], parameter_format: str, send_components: l
     else:
         values = {str(i): _parameter_text(p) for i, p in enumerate(params, start=1)}
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+# --- the WhatsApp bubble (template pages and the builder's live preview) ----------------------
+
+_FORMATTING = (
+    (re.compile(r"\*([^*\n]+)\*"), "strong"),
+    (re.compile(r"(?<![A-Za-z0-9])_([^_\n]+)_(?![A-Za-z0-9])"), "em"),
+    (re.compile(r"~([^~\n]+)~"), "s"),
+    (re.compile(r"```([^`]+)```"), "code"),
+)
+
+
+def _formatted(text: str, part: str, examples: dict[str, str] | None) -> str:
+    """Escaped text with WhatsApp's *bold*, _italic_, ~strike~ and ```mono```, each variable in a
+    highlighted span (its example when one is given)."""
+    from django.utils.html import escape
+
+    pieces: list[str] = []
+    position = 0
+    for match in PLACEHOLDER.finditer(text or ""):
+        pieces.append(escape(text[position:match.start()]))
+        name = match.group(1)
+        example = (examples or {}).get(f"{part}.{name}", "")
+        shown = escape(example) if example else escape(match.group(0))
+        title = escape(match.group(0))
+        css = "var is-filled" if example else "var"
+        pieces.append(f'<span class="{css}" title="{title}">{shown}</span>')
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    html = "".join(pieces)
+    for pattern, tag in _FORMATTING:
+        html = pattern.sub(rf"<{tag}>\1</{tag}>", html)
+    return html.replace("\n", "<br>")
+
+
+def template_bubble(components: list[dict], *, examples: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the customer sees: ``header`` (HTML) or ``header_media`` ("image", "video",
+    "document", "location"), ``body`` (HTML), ``footer`` (text) and ``buttons``
+    (``[{"kind", "text", "detail"}]``). Every string that came from a template is escaped."""
+    from django.utils.safestring import mark_safe
+
+    result: dict[str, Any] = {"header": "", "header_media": "", "body": "", "footer": "", "buttons": []}
+    for component in components or []:
+        if not isinstance(component, dict):
+            continue
+        kind = str(component.get("type", "")).upper()
+        if kind == "HEADER":
+            fmt = str(component.get("format", "TEXT")).upper()
+            if fmt == "TEXT":
+                result["header"] = mark_safe(_formatted(str(component.get("text", "")), "header", examples))  # noqa: S308
+            else:
+                result["header_media"] = MEDIA_FORMATS.get(fmt, fmt.lower())
+        elif kind == "BODY":
+            result["body"] = mark_safe(_formatted(str(component.get("text", "")), "body", examples))  # noqa: S308
+        elif kind == "FOOTER":
+            result["footer"] = str(component.get("text", ""))
+        elif kind == "BUTTONS":
+            for button in component.get("buttons") or []:
+                if not isinstance(button, dict):
+                    continue
+                btype = str(button.get("type", "")).upper()
+                text = str(button.get("text", "")) or ("Copy offer code" if btype == "COPY_CODE" else "")
+                detail = str(button.get("url") or button.get("phone_number") or button.get("example") or "")
+                if isinstance(button.get("example"), list):
+                    detail = str(button.get("url", ""))
+                result["buttons"].append({"kind": btype.lower(), "text": text, "detail": detail})
+    return result

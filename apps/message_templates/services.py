@@ -12,6 +12,7 @@ from apps.core.exceptions import ApplicationError
 from apps.phone_numbers.models import PhoneNumber
 from apps.providers.backends import get_backend
 from apps.providers.events import TemplateStatusUpdate
+from apps.providers.exceptions import ProviderError, UnsupportedFeature
 from apps.tenants.models import Tenant
 
 from .models import MessageTemplate
@@ -256,3 +257,124 @@ def templates_sync_request(*, tenant: Tenant, phone_number: PhoneNumber | None =
         transaction.on_commit(functools.partial(template_sync_task.delay, tenant_id=tenant.pk,
                                                 phone_number_id=number.pk))
     return numbers
+
+
+# --- create and delete (the builder and the template pages) -------------------------------------
+
+def _provider_error(exc: ProviderError, *, doing: str) -> ApplicationError:
+    """A provider's refusal in words: Meta's title and explanation (its error_user_msg when it
+    sent one), with the raw details kept for the API."""
+    if isinstance(exc, UnsupportedFeature):
+        return ApplicationError(exc.explanation or str(exc), code="unsupported_by_provider", http_status=422)
+    # Meta's own words first (error_user_msg, or its message), then Parley's explanation.
+    raw = str(exc)
+    said = exc.details or (raw.split(" - ", 1)[1] if " - " in raw else "")
+    code = f" (error {exc.code})" if exc.code else ""
+    if said:
+        message = f"The provider refused to {doing}{code}: {said}"
+        if exc.title and exc.title not in said:
+            message += f" — {exc.title}."
+    else:
+        message = f"The provider refused to {doing}{code}: {exc.explanation or exc.title or raw}"
+    return ApplicationError(message, code="provider_error", http_status=502 if exc.transient else 422,
+                            details=exc.as_dict())
+
+
+def template_create(*, tenant: Tenant, phone_number: PhoneNumber, draft: Any) -> MessageTemplate:
+    """Submit a builder draft (``apps.message_templates.builder.TemplateDraft``) to the provider
+    of ``phone_number`` with that number's credentials, and store the template as the provider
+    answered (PENDING until the review webhook arrives).
+
+    The POST happens outside any transaction; a refusal raises ``ApplicationError`` with the
+    provider's reason in words and stores nothing."""
+    from . import builder
+
+    if phone_number.tenant_id != tenant.pk:
+        raise ApplicationError("The phone number belongs to another workspace.", code="phone_number_not_found",
+                               http_status=404)
+    problems = builder.draft_problems(draft)
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise ApplicationError(first, code="invalid_template", http_status=422, details={"fields": problems})
+    existing = (MessageTemplate.objects.for_tenant(tenant)
+                .filter(waba_id=phone_number.waba_id, name=draft.name, language=draft.language)
+                .exclude(status=MessageTemplate.Status.DELETED).first())
+    if existing is not None:
+        raise ApplicationError(
+            f"A template named {draft.name} already exists in {draft.language} for this account "
+            f"({existing.get_status_display().lower()}). Choose another name or language.",
+            code="template_exists", http_status=409)
+    payload = builder.build_payload(draft)
+    try:
+        answer = get_backend(phone_number).create_template(payload)
+    except ProviderError as exc:
+        raise _provider_error(exc, doing="create the template") from exc
+    status = _upper(answer.get("status")) or MessageTemplate.Status.PENDING
+    category = _upper(answer.get("category")) or draft.category
+    return _template_store(
+        tenant=tenant, phone_number=phone_number, draft=draft,
+        status=status if status in MessageTemplate.Status.values else MessageTemplate.Status.PENDING,
+        category=category if category in MessageTemplate.Category.values else draft.category,
+        provider_template_id=str(answer.get("id") or "")[:128],
+        components=builder.draft_components(draft, for_meta=False),
+    )
+
+
+@transaction.atomic
+def _template_store(*, tenant: Tenant, phone_number: PhoneNumber, draft: Any, status: str, category: str,
+                    provider_template_id: str, components: list[dict[str, Any]]) -> MessageTemplate:
+    """Insert the new template, or reuse the row of a deleted one with the same name and language."""
+    now = timezone.now()
+    values = {
+        "phone_number": phone_number, "status": status, "category": category,
+        "parameter_format": (MessageTemplate.ParameterFormat.NAMED if draft.parameter_format == "named"
+                             and not draft.is_authentication else MessageTemplate.ParameterFormat.POSITIONAL),
+        "components": components, "provider_template_id": provider_template_id, "quality_rating": "",
+        "rejected_reason": "", "last_synced_at": now,
+    }
+    template = (MessageTemplate.objects.for_tenant(tenant).select_for_update()
+                .filter(waba_id=phone_number.waba_id, name=draft.name, language=draft.language).first())
+    if template is None:
+        return MessageTemplate.objects.for_tenant(tenant).create(
+            tenant=tenant, waba_id=phone_number.waba_id, name=draft.name, language=draft.language, **values)
+    for name, value in values.items():
+        setattr(template, name, value)
+    template.save()
+    return template
+
+
+def template_delete(*, tenant: Tenant, template_id: Any) -> MessageTemplate:
+    """Delete a template at the provider (Meta: ``DELETE /<WABA_ID>/message_templates?name=…``,
+    narrowed to this language with ``hsm_id`` when its id is known) and mark it DELETED here.
+    A provider that cannot delete templates (Gupshup) raises an ``ApplicationError`` saying so,
+    and nothing changes."""
+    from .selectors import access_template
+
+    template = access_template(tenant=tenant, template_id=template_id)
+    if template.status == MessageTemplate.Status.DELETED:
+        return template
+    if template.phone_number is None:
+        raise ApplicationError("This template's phone number was removed, so there is no account to delete it "
+                               "from.", code="phone_number_not_found", http_status=409)
+    try:
+        get_backend(template.phone_number).delete_template(name=template.name,
+                                                           template_id=template.provider_template_id)
+    except ProviderError as exc:
+        raise _provider_error(exc, doing="delete the template") from exc
+    return _template_mark_deleted(tenant=tenant, template_id=template.pk)
+
+
+@transaction.atomic
+def _template_mark_deleted(*, tenant: Tenant, template_id: int) -> MessageTemplate:
+    from apps.webhooks.services import event_emit
+
+    template = MessageTemplate.objects.for_tenant(tenant).select_for_update().get(pk=template_id)
+    previous = template.status
+    template.status = MessageTemplate.Status.DELETED
+    template.last_synced_at = timezone.now()
+    template.save(update_fields=["status", "last_synced_at", "updated_at"])
+    event_emit(tenant=tenant, type="template.status_changed", data={
+        "id": template.pk, "name": template.name, "language": template.language, "status": template.status,
+        "previous_status": previous, "reason": "Deleted from Parley.",
+    })
+    return template

@@ -522,6 +522,10 @@ class BaseBackend:
     def create_template(self, payload: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError(f"{type(self).__name__}.create_template")
 
+    def delete_template(self, *, name: str, template_id: str = "") -> dict[str, Any]:
+        raise self.unsupported("delete templates through its API",
+                               "Delete the template in the provider's console, then sync templates.")
+
     def check_connection(self) -> dict[str, Any]:
         raise NotImplementedError(f"{type(self).__name__}.check_connection")
 

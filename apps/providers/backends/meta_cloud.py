@@ -240,6 +240,14 @@ class MetaCloudBackend(BaseBackend):
         data = self.request_json(ProviderRequest("POST", url, self.json_headers(), json=payload))
         return data if isinstance(data, dict) else {"result": data}
 
+    def delete_template(self, *, name: str, template_id: str = "") -> dict[str, Any]:
+        """``DELETE /<WABA_ID>/message_templates?name=…[&hsm_id=…]``: by name deletes every
+        language of the template; with ``hsm_id`` only that one. Answers ``{"success": true}``."""
+        query = {"name": name, **({"hsm_id": template_id} if template_id else {})}
+        url = f"{self.graph_url}/{self.require('waba_id')}/message_templates?{urlencode(query)}"
+        data = self.request_json(ProviderRequest("DELETE", url, self.auth_headers()))
+        return data if isinstance(data, dict) else {"result": data}
+
     # -- health ---------------------------------------------------------------------------
 
     def check_connection(self) -> dict[str, Any]:
