@@ -6,4 +6,4 @@ class ApiConfig(AppConfig):
     label = "api"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from . import keycache, schema  # noqa: F401  (cache invalidation receivers; the OpenAPI auth extension)

@@ -9,8 +9,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from apps.tenants.models import ApiKey
-from apps.tenants.selectors import api_key_find
-from apps.tenants.services import api_key_touch
+
+from .keycache import api_key_resolve
 
 
 def presented_key(request: Request) -> str | None:
@@ -32,14 +32,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         plaintext = presented_key(request)
         if plaintext is None:
             return None
-        api_key = api_key_find(plaintext=plaintext)
+        api_key = api_key_resolve(plaintext=plaintext)  # cached; stamps last_used_at when it reads the row
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
         if api_key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key was revoked.", code="api_key_revoked")
         if not api_key.tenant.is_active:
             raise exceptions.AuthenticationFailed("This workspace is disabled.", code="tenant_disabled")
-        api_key_touch(api_key=api_key)
         return (None, api_key)
 
     def authenticate_header(self, request: Request) -> str:

@@ -11,6 +11,7 @@ v1 = [
     path("", include("apps.message_templates.api_urls")),
     path("", include("apps.phone_numbers.api_urls")),
     path("", include("apps.webhooks.api_urls")),
+    path("", include("apps.campaigns.api_urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,121 @@
+"""The API's request path kept cheap without losing anything: the key is remembered in the
+cache but a revoked key, a disabled workspace or a new rate limit applies from the next
+request on; last_used_at is written at most once a minute; the throttle counts every request;
+a send to a known customer finds the contact with the conversation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.api.keycache import _entry_key, api_key_resolve
+from apps.api.throttling import count_request
+from apps.conversations.models import Conversation
+from apps.tenants.models import ApiKey
+from apps.tenants.services import api_key_revoke, hash_api_key
+
+URL = "/api/v1/messages"
+
+
+def _get(api_key: ApiKey):
+    return APIClient().get(URL, HTTP_AUTHORIZATION=f"Bearer {api_key.plaintext}")
+
+
+def _key_queries(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if '"tenants_apikey"' in q["sql"]]
+
+
+def test_the_key_is_read_once_then_comes_from_the_cache(api_key):
+    with CaptureQueriesContext(connection) as first:
+        assert _get(api_key).status_code == 200
+    assert len(_key_queries(first)) == 2  # the lookup and the last_used_at stamp
+    with CaptureQueriesContext(connection) as second:
+        assert _get(api_key).status_code == 200
+    assert _key_queries(second) == []
+
+
+def test_a_revoked_key_is_refused_on_the_next_request(api_key, tenant):
+    assert _get(api_key).status_code == 200  # now cached
+    api_key_revoke(tenant=tenant, api_key_id=api_key.pk)
+    response = _get(api_key)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "api_key_revoked"
+
+
+def test_an_entry_cached_from_before_the_revocation_is_not_used(api_key, tenant):
+    """A request that read the key just before the revocation committed and cached it after
+    carries the old generation: later requests ignore it."""
+    assert _get(api_key).status_code == 200
+    stale = cache.get(_entry_key(hash_api_key(api_key.plaintext)))
+    api_key_revoke(tenant=tenant, api_key_id=api_key.pk)
+    cache.set(_entry_key(hash_api_key(api_key.plaintext)), stale, timeout=60)
+    assert _get(api_key).status_code == 401
+
+
+def test_a_disabled_workspace_and_a_new_rate_limit_apply_on_the_next_request(api_key, tenant):
+    assert _get(api_key).status_code == 200
+    tenant.api_requests_per_minute = 2
+    tenant.save()
+    assert _get(api_key).status_code == 200  # the second request of this minute
+    assert _get(api_key).status_code == 429
+    tenant.is_active = False
+    tenant.save()
+    response = _get(api_key)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "tenant_disabled"
+
+
+def test_a_deleted_key_is_refused(api_key):
+    assert _get(api_key).status_code == 200
+    ApiKey.all_tenants.filter(pk=api_key.pk).first().delete()
+    assert _get(api_key).json()["error"]["code"] == "invalid_api_key"
+
+
+def test_unknown_keys_are_not_remembered(db):
+    plaintext = "prl_000000000000.nope"
+    assert api_key_resolve(plaintext=plaintext) is None
+    assert cache.get(_entry_key(hash_api_key(plaintext))) is None
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(api_key):
+    assert _get(api_key).status_code == 200
+    first = ApiKey.all_tenants.get(pk=api_key.pk).last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(3):
+            assert _get(api_key).status_code == 200
+    assert not any(q["sql"].startswith("UPDATE") for q in captured.captured_queries)
+    # A minute later the entry has expired and the stamp is older than a minute: written again.
+    ApiKey.all_tenants.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    cache.delete(_entry_key(hash_api_key(api_key.plaintext)))
+    assert _get(api_key).status_code == 200
+    assert ApiKey.all_tenants.get(pk=api_key.pk).last_used_at > first
+
+
+def test_the_throttle_counts_every_request(db):
+    assert [count_request("parley:test-counter") for _ in range(3)] == [1, 2, 3]
+    assert count_request("parley:another-counter") == 1
+
+
+def test_a_send_to_a_known_customer_reads_the_contact_with_the_conversation(api_client, number, open_conversation):
+    api_client.get(URL)  # the key is cached
+    with CaptureQueriesContext(connection) as captured:
+        response = api_client.post(URL, {"to": "14155550100", "type": "text", "text": {"body": "Hi"}}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["conversation_id"] == open_conversation.pk
+    selects = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert not any(sql.split(" FROM ")[1].startswith('"contacts_contact"') for sql in selects)
+    assert len(selects) == 2  # the number, the conversation with its contact
+
+
+def test_a_send_to_a_new_customer_creates_contact_and_conversation(api_client, tenant, number, templates):
+    response = api_client.post(URL, {"to": "14155550199", "type": "template", "template": {
+        "name": "order_update", "language": "en", "variables": ["Ada", "#1"]}}, format="json")
+    assert response.status_code == 202, response.content
+    conversation = Conversation.all_tenants.select_related("contact").get(pk=response.json()["conversation_id"])
+    assert conversation.contact.wa_id == "14155550199" and conversation.phone_number_id == number.pk
+    assert conversation.tenant_id == tenant.pk
