@@ -7,14 +7,17 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.conversations.services import contact_opt_event_apply, message_receive, message_statuses_apply
@@ -37,50 +40,158 @@ KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Hub-Signature-256", "X-Forwarde
 MAX_PROCESS_ATTEMPTS = 8
 
 
-def meta_numbers_for(payload: dict) -> list[PhoneNumber]:
+# --- routing a callback to its number (the request path) ---------------------------------
+#
+# Every POST needs the number(s) a callback speaks for and their app secret, which is stored
+# encrypted (a Fernet decrypt per load). Both are kept in a small per-process cache instead of
+# a query and a decrypt per request. It is safe because every change to a number invalidates
+# it: saving or deleting one bumps a generation in the shared cache (and clears this process's
+# entries at once); each process checks that generation at most every
+# ROUTE_GENERATION_CHECK_SECONDS, and drops any entry older than ROUTE_TTL_SECONDS whatever
+# happens (a bulk .update() sends no signal).
+
+ROUTE_GENERATION_KEY = "parley:webhook-route-generation"
+ROUTE_GENERATION_CHECK_SECONDS = 1.0
+ROUTE_TTL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRoute:
+    """What the request path needs of a number: where to store the callback, how to check it."""
+
+    phone_number_id: int
+    tenant_id: int
+    app_secret: str
+
+
+class _RouteCache:
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[float, object]] = {}
+        self._generation: object = None
+        self._checked_at = -1e9
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _check_generation(self, now: float) -> None:
+        if now - self._checked_at < ROUTE_GENERATION_CHECK_SECONDS:
+            return
+        try:
+            generation = cache.get(ROUTE_GENERATION_KEY)
+        except Exception:  # the shared cache is down: trust nothing cached, look numbers up again
+            logger.exception("could not read the webhook route generation")
+            generation = object()
+        with self._lock:
+            if generation != self._generation:
+                self._entries.clear()
+                self._generation = generation
+            self._checked_at = now
+
+    def get(self, key: tuple, load):
+        now = time.monotonic()
+        self._check_generation(now)
+        entry = self._entries.get(key)
+        if entry is not None and now - entry[0] < ROUTE_TTL_SECONDS:
+            return entry[1]
+        value = load()
+        with self._lock:
+            if len(self._entries) > 10_000:  # unknown ids from the internet must not grow it forever
+                self._entries.clear()
+            self._entries[key] = (now, value)
+        return value
+
+
+_routes = _RouteCache()
+
+
+def number_routes_invalidate() -> None:
+    """A number changed: forget every cached route, here at once and in every process within
+    ROUTE_GENERATION_CHECK_SECONDS."""
+    _routes.clear()
+    try:
+        cache.set(ROUTE_GENERATION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception:  # the cache being down must not fail the save; the TTL still applies
+        logger.exception("could not publish the webhook route generation")
+
+
+def _meta_routes_for_key(key: str) -> tuple[NumberRoute, ...]:
+    numbers = PhoneNumber.all_tenants.filter(provider=PhoneNumber.Provider.META_CLOUD).exclude(
+        status=PhoneNumber.Status.DISABLED)
+    if key.startswith("waba:"):
+        numbers = numbers.filter(waba_id=key.removeprefix("waba:"))
+    else:
+        numbers = numbers.filter(phone_number_id=key)
+    return tuple(NumberRoute(phone_number_id=n.pk, tenant_id=n.tenant_id,
+                             app_secret=(n.credentials or {}).get("app_secret", ""))
+                 for n in numbers.only("id", "tenant", "credentials").order_by("id"))
+
+
+def meta_routes_for(payload: dict) -> list[NumberRoute]:
     """The numbers a Meta payload speaks for (phone number ids, or the WABA for account-level
-    fields). Looked up across tenants: the tenant is not known until the signature is checked."""
-    keys = meta_route_keys(payload)
-    phone_ids = {k for k in keys if not k.startswith("waba:")}
-    wabas = {k.removeprefix("waba:") for k in keys if k.startswith("waba:")}
-    condition = Q(phone_number_id__in=phone_ids) | Q(waba_id__in=wabas) if wabas else Q(phone_number_id__in=phone_ids)
-    if not phone_ids and not wabas:
-        return []
-    return list(PhoneNumber.all_tenants.filter(provider=PhoneNumber.Provider.META_CLOUD).filter(condition)
-                .exclude(status=PhoneNumber.Status.DISABLED).order_by("id"))
+    fields), across tenants: the tenant is not known until the signature is checked."""
+    found: dict[int, NumberRoute] = {}
+    for key in meta_route_keys(payload):
+        for route in _routes.get(("meta", key), lambda key=key: _meta_routes_for_key(key)):
+            found[route.phone_number_id] = route
+    return [found[pk] for pk in sorted(found)]
 
 
-def meta_signature_valid(*, body: bytes, header: str, numbers: list[PhoneNumber]) -> PhoneNumber | None:
+def gupshup_route_for(provider: str, token: str) -> NumberRoute | None:
+    """The number whose secret callback URL token this is (Gupshup signs nothing)."""
+    def load() -> NumberRoute | None:
+        number = (PhoneNumber.all_tenants.filter(provider=provider, webhook_token=token)
+                  .exclude(status=PhoneNumber.Status.DISABLED).only("id", "tenant").first())
+        return None if number is None else NumberRoute(phone_number_id=number.pk, tenant_id=number.tenant_id,
+                                                       app_secret="")
+
+    return _routes.get(("token", provider, token), load)
+
+
+def meta_signature_valid(*, body: bytes, header: str, routes: list[NumberRoute]) -> NumberRoute | None:
     """The number whose app secret signed ``body`` (X-Hub-Signature-256), or None."""
     if not header.startswith("sha256="):
         return None
     given = header.removeprefix("sha256=").strip()
     tried: set[str] = set()
-    for number in numbers:
-        secret = (number.credentials or {}).get("app_secret", "")
+    for route in routes:
+        secret = route.app_secret
         if not secret or secret in tried:
             continue
         tried.add(secret)
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         if hmac.compare_digest(expected, given):
-            return number
+            return route
     return None
 
 
-def webhook_event_record(*, provider: str, body: bytes, headers: dict, phone_number: PhoneNumber) -> WebhookEvent | None:
-    """Store the callback exactly as it came. Returns None when the same body was already stored
-    (providers retry); queues processing once the row is committed."""
+def webhook_event_record(*, provider: str, body: bytes, headers: Mapping[str, str], route: NumberRoute) -> int | None:
+    """Store the callback exactly as it came, in one INSERT (durable before the caller answers
+    200). Returns the new row's id, or None when the same body was already stored (providers
+    retry). Rings processing once the row is committed."""
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.all_tenants.create(
-                tenant_id=phone_number.tenant_id, phone_number=phone_number, provider=provider, headers=kept,
-                body=body, body_sha256=hashlib.sha256(body).hexdigest(),
-            )
-            ring_webhook_processing()
-    except IntegrityError:
+    now = timezone.now()
+    meta = WebhookEvent._meta
+    quote = connection.ops.quote_name
+    names = ("created_at", "updated_at", "received_at", "tenant", "phone_number", "provider", "headers", "body",
+             "body_sha256", "attempts", "error")
+    values = (now, now, now, route.tenant_id, route.phone_number_id, provider, kept, body,
+              hashlib.sha256(body).hexdigest(), 0, "")
+    fields = [meta.get_field(name) for name in names]
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+    placeholders = ", ".join("%s::jsonb" if f.name == "headers" and connection.vendor == "postgresql" else "%s"
+                             for f in fields)
+    # ON CONFLICT on the (provider, body_sha256) key: a retried body is stored once. One statement,
+    # so no transaction of its own is needed (inside a caller's transaction it is part of it).
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+                       f"VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}", params)
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return event
+    ring_webhook_processing()
+    return row[0]
 
 
 @dataclass
@@ -169,22 +280,35 @@ def webhook_event_process(*, event_id: int) -> ProcessReport | None:
     return report
 
 
+# Processing is rung like a doorbell, not once per callback. Up to WEBHOOK_PROCESSORS tasks apply
+# stored callbacks at once, each holding a "slot" key in the shared cache while it works. A
+# stored callback rings slot 0 only when nobody holds it (one cache operation on the request
+# path, no broker publish while a task is at work); a task that finds a backlog rings the next
+# slot. A task gives its slot back only when it finds nothing more to do, and then looks once
+# more: a callback stored just before found the slot held and rang nobody, so this last look
+# is what picks it up. A working task renews its key after every batch, and the key expires
+# a few seconds after a task dies or its message is lost, so the next callback rings again;
+# the sweeper re-enqueues any callback left waiting. A lost bell delays, never loses.
 WEBHOOK_BELL_KEY = "parley:webhook-bell"
-WEBHOOK_BELL_TTL_SECONDS = 1
+WEBHOOK_BELL_TTL_SECONDS = 3
+WEBHOOK_PROCESSORS = 3
 PENDING_BATCH = 100
 
 
-def ring_webhook_processing() -> None:
-    """Queue the processing task once the stored callback is committed -- unless one is already
-    queued and not yet started: that one will find this callback too. So a burst of POSTs
-    publishes a few tasks instead of one per POST; the sweeper covers a lost bell."""
+def _bell_key(slot: int) -> str:
+    return f"{WEBHOOK_BELL_KEY}:{slot}"
+
+
+def _ring(slot: int) -> None:
     from .tasks import webhook_events_process_pending_task
 
-    def ring() -> None:
-        if cache.add(WEBHOOK_BELL_KEY, 1, timeout=WEBHOOK_BELL_TTL_SECONDS):
-            webhook_events_process_pending_task.delay()
+    if cache.add(_bell_key(slot), 1, timeout=WEBHOOK_BELL_TTL_SECONDS):
+        webhook_events_process_pending_task.delay(slot=slot)
 
-    transaction.on_commit(ring)
+
+def ring_webhook_processing() -> None:
+    """Make sure a task will apply the callback just stored, once it is committed."""
+    transaction.on_commit(lambda: _ring(0))
 
 
 def _pending(tenant_id: int | None = None):
@@ -216,21 +340,50 @@ def _process_tenant_batch(tenant_id: int, report: ProcessReport) -> int:
     return len(ids)
 
 
-def webhook_events_process_pending(*, time_budget: float = 5.0) -> ProcessReport:
-    """Apply every stored, unprocessed callback, a tenant's batch at a time, for at most
-    ``time_budget`` seconds; ring again if work is left."""
-    cache.delete(WEBHOOK_BELL_KEY)  # callbacks stored from now on need a new bell
+def _process_round(report: ProcessReport) -> tuple[int, bool]:
+    """One batch for each tenant with stored callbacks: (callbacks applied, whether a batch was
+    full, i.e. more are probably waiting)."""
+    tenant_ids = list(_pending().order_by().values_list("tenant_id", flat=True).distinct()[:50])
+    applied, full = 0, False
+    for tenant_id in tenant_ids:
+        count = _process_tenant_batch(tenant_id, report)
+        applied += count
+        full = full or count >= PENDING_BATCH
+    return applied, full
+
+
+def webhook_events_process_pending(*, time_budget: float = 5.0, slot: int = 0) -> ProcessReport:
+    """Apply stored, unprocessed callbacks, a tenant's batch at a time, for at most
+    ``time_budget`` seconds, holding processing slot ``slot`` (see WEBHOOK_BELL_KEY)."""
     report = ProcessReport()
-    deadline = time.monotonic() + time_budget
-    while time.monotonic() < deadline:
-        tenant_ids = list(_pending().order_by().values_list("tenant_id", flat=True).distinct()[:50])
-        if not tenant_ids:
-            break
-        if not sum(_process_tenant_batch(tenant_id, report) for tenant_id in tenant_ids):
-            break  # everything left is locked by another worker
-    else:
-        ring_webhook_processing()
+    try:
+        _process_pending(report, deadline=time.monotonic() + time_budget, slot=slot)
+    except BaseException:
+        cache.delete(_bell_key(slot))  # the next stored callback rings a fresh task
+        raise
     return report
+
+
+def _process_pending(report: ProcessReport, *, deadline: float, slot: int) -> None:
+    from .tasks import webhook_events_process_pending_task
+
+    while True:
+        applied, full = _process_round(report)
+        if full and slot + 1 < WEBHOOK_PROCESSORS:
+            _ring(slot + 1)  # a backlog: get help (a no-op while that slot is busy)
+        if not applied:
+            # Nothing left that is not already being applied by another task: give the slot back,
+            # then look once more for a callback stored while it was held.
+            cache.delete(_bell_key(slot))
+            applied, _ = _process_round(report)
+            if not applied or not cache.add(_bell_key(slot), 1, timeout=WEBHOOK_BELL_TTL_SECONDS):
+                break  # done, or a new task holds the slot now and carries on
+            continue
+        cache.set(_bell_key(slot), 1, timeout=WEBHOOK_BELL_TTL_SECONDS)  # still at work
+        if time.monotonic() >= deadline:
+            # Hand over to a fresh task, keeping the slot (so no task runs for ever).
+            webhook_events_process_pending_task.delay(slot=slot)
+            break
 
 
 def webhook_events_sweep() -> int:

@@ -20,6 +20,6 @@ def webhook_events_sweep_task() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def webhook_events_process_pending_task() -> dict:
-    report = webhook_events_process_pending()
+def webhook_events_process_pending_task(*, slot: int = 0) -> dict:
+    report = webhook_events_process_pending(slot=slot)
     return {"inbound": report.inbound, "statuses": report.statuses_applied}

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.phone_numbers.models import PhoneNumber
 
 from .models import WebhookEvent
-from .services import meta_numbers_for, meta_signature_valid, webhook_event_record
+from .services import gupshup_route_for, meta_routes_for, meta_signature_valid, webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +48,15 @@ class MetaWebhookView(View):
         payload = _json_object(body)
         if payload is None:
             return HttpResponseBadRequest("body must be a JSON object")
-        numbers = meta_numbers_for(payload)
-        if not numbers:
+        routes = meta_routes_for(payload)
+        if not routes:
             # Acknowledge, or Meta retries for days; nothing unauthenticated is stored.
             logger.warning("Meta webhook for unknown number(s); acknowledged and dropped")
             return HttpResponse("ok")
-        number = meta_signature_valid(body=body, header=request.headers.get("X-Hub-Signature-256", ""), numbers=numbers)
-        if number is None:
+        route = meta_signature_valid(body=body, header=request.headers.get("X-Hub-Signature-256", ""), routes=routes)
+        if route is None:
             return HttpResponseForbidden("bad signature")
-        webhook_event_record(provider=WebhookEvent.Provider.META_CLOUD, body=body, headers=dict(request.headers),
-                             phone_number=number)
+        webhook_event_record(provider=WebhookEvent.Provider.META_CLOUD, body=body, headers=request.headers, route=route)
         return HttpResponse("ok")
 
 
@@ -69,14 +68,13 @@ class GupshupWebhookView(View):
     provider = PhoneNumber.Provider.GUPSHUP
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
-        number = PhoneNumber.all_tenants.filter(provider=self.provider, webhook_token=token).exclude(
-            status=PhoneNumber.Status.DISABLED).first()
-        if number is None:
+        route = gupshup_route_for(self.provider, token)
+        if route is None:
             return HttpResponseForbidden("unknown callback token")
         body = request.body
         if _json_object(body) is None:
             return HttpResponseBadRequest("body must be a JSON object")
-        webhook_event_record(provider=self.provider, body=body, headers=dict(request.headers), phone_number=number)
+        webhook_event_record(provider=self.provider, body=body, headers=request.headers, route=route)
         return HttpResponse("ok")
 
 

@@ -1,0 +1,167 @@
+"""The intake's request path stays at verify + INSERT: routes and app secrets are cached per
+process, and every change to a number drops them at once. Processing is rung like a doorbell:
+a burst of callbacks publishes one task, and a task gives its slot back only after a last look."""
+
+from __future__ import annotations
+
+import json
+import time
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+
+from apps.conversations.models import Message
+from apps.phone_numbers.services import phone_number_set_enabled, phone_number_update
+from apps.providers import services
+from apps.providers.models import WebhookEvent
+from tests.factories import MessageFactory, PhoneNumberFactory
+
+from .test_intake import SECRET, post_meta, sign, status_payload
+
+
+@pytest.fixture(autouse=True)
+def free_bells():
+    keys = [services._bell_key(slot) for slot in range(services.WEBHOOK_PROCESSORS)]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)
+
+
+@pytest.fixture
+def meta_number(db):
+    return PhoneNumberFactory(phone_number_id="777001", waba_id="WABA", verify_token="vt-123",
+                              credentials={"access_token": "t", "app_secret": SECRET})
+
+
+def test_a_known_number_costs_one_insert_per_post(client, meta_number, django_assert_num_queries):
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200
+        with django_assert_num_queries(1):  # the INSERT; no lookup, no transaction of its own
+            assert post_meta(client, status_payload("777001", "wamid.2")).status_code == 200
+    assert WebhookEvent.all_tenants.filter(phone_number=meta_number).count() == 2
+
+
+def test_a_replaced_app_secret_applies_to_the_next_post(client, meta_number):
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200  # cached now
+        phone_number_update(tenant=meta_number.tenant, phone_number=meta_number,
+                            secrets_to_replace={"app_secret": "rotated-secret"})
+        assert post_meta(client, status_payload("777001", "wamid.2")).status_code == 403
+        assert post_meta(client, status_payload("777001", "wamid.3"), secret="rotated-secret").status_code == 200
+    assert WebhookEvent.all_tenants.count() == 2
+
+
+def test_a_disabled_or_deleted_number_is_dropped_at_once(client, meta_number):
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200
+        phone_number_set_enabled(tenant=meta_number.tenant, phone_number=meta_number, enabled=False)
+        assert post_meta(client, status_payload("777001", "wamid.2")).status_code == 200  # acknowledged ...
+        assert WebhookEvent.all_tenants.count() == 1  # ... and dropped
+        phone_number_set_enabled(tenant=meta_number.tenant, phone_number=meta_number, enabled=True)
+        assert post_meta(client, status_payload("777001", "wamid.3")).status_code == 200
+        assert WebhookEvent.all_tenants.count() == 2
+        meta_number.delete()
+        assert post_meta(client, status_payload("777001", "wamid.4")).status_code == 200
+    assert WebhookEvent.all_tenants.count() == 2
+
+
+def test_a_new_number_is_routed_at_once_after_a_miss(client, db):
+    assert post_meta(client, status_payload("777002")).status_code == 200  # unknown: cached as such
+    PhoneNumberFactory(phone_number_id="777002", credentials={"app_secret": SECRET})
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777002")).status_code == 200
+    assert WebhookEvent.all_tenants.count() == 1
+
+
+def test_gupshup_tokens_are_cached_and_forgotten_with_the_number(client, db):
+    number = PhoneNumberFactory(provider="gupshup", phone_number_id="", webhook_token="tok-1")
+    body = json.dumps({"app": "x", "type": "message-event", "payload": {}}).encode()
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert client.post("/webhooks/gupshup/tok-1/", body, content_type="application/json").status_code == 200
+        number.webhook_token = "tok-2"
+        number.save()
+        assert client.post("/webhooks/gupshup/tok-1/", body + b" ", content_type="application/json").status_code == 403
+        assert client.post("/webhooks/gupshup/tok-2/", body + b" ", content_type="application/json").status_code == 200
+
+
+def test_a_burst_of_callbacks_publishes_one_task(client, meta_number, django_capture_on_commit_callbacks):
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        for i in range(20):
+            assert post_meta(client, status_payload("777001", f"wamid.{i}")).status_code == 200
+    delay.assert_called_once_with(slot=0)  # the task has not started: the others found the bell held
+    assert WebhookEvent.all_tenants.count() == 20
+
+
+def test_a_task_gives_its_slot_back_only_when_nothing_is_left(meta_number, django_capture_on_commit_callbacks):
+    message = MessageFactory(conversation__tenant=meta_number.tenant, conversation__phone_number=meta_number,
+                             status="accepted", provider_message_id="wamid.A")
+    raw = json.dumps(status_payload("777001", "wamid.A", "read")).encode()
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+    # Stored while slot 0 is held by a running task: no new task is rung ...
+    cache.add(services._bell_key(0), 1)
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            services.webhook_event_record(provider="meta_cloud", body=raw,
+                                          headers={"X-Hub-Signature-256": sign(raw)}, route=route)
+        assert len(callbacks) == 1
+        delay.assert_not_called()
+        # ... and the running task applies it before it lets go of the slot.
+        report = services.webhook_events_process_pending(slot=0)
+    assert report.statuses_applied == 1
+    assert Message.objects.for_tenant(meta_number.tenant).get(pk=message.pk).status == "read"
+    assert cache.get(services._bell_key(0)) is None
+    assert not WebhookEvent.all_tenants.filter(processed_at__isnull=True).exists()
+
+
+def test_a_backlog_rings_a_helper(meta_number, monkeypatch):
+    monkeypatch.setattr(services, "PENDING_BATCH", 2)
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay") as delay:
+        for i in range(5):
+            raw = json.dumps(status_payload("777001", f"wamid.{i}")).encode()
+            services.webhook_event_record(provider="meta_cloud", body=raw, headers={}, route=route)
+        cache.set(services._bell_key(0), 1)
+        services.webhook_events_process_pending(slot=0)
+    assert mock.call(slot=1) in delay.call_args_list
+    assert not WebhookEvent.all_tenants.filter(processed_at__isnull=True).exists()
+
+
+def test_the_bell_of_a_task_that_died_expires(client, meta_number, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "WEBHOOK_BELL_TTL_SECONDS", 0.5)
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200
+        delay.assert_called_once_with(slot=0)  # that task never runs (its worker died)
+        time.sleep(0.6)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_meta(client, status_payload("777001", "wamid.2")).status_code == 200
+    assert delay.call_count == 2  # the next callback rang again
+
+
+def test_the_sweeper_applies_stored_callbacks_before_resending(meta_number, settings,
+                                                                django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.conversations.services import messages_sweep
+
+    # The POST went out, its answer was lost, and the status webhook that adopts the row is stored
+    # but not yet applied (its task died): the row must be adopted, never sent again.
+    orphan = MessageFactory(conversation__tenant=meta_number.tenant, conversation__phone_number=meta_number,
+                            status="sending", provider_message_id=None,
+                            sending_at=timezone.now() - timedelta(seconds=settings.PARLEY_RECONCILE_WINDOW_SECONDS + 5))
+    payload = status_payload("777001", "wamid.ADOPT", "sent")
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = str(orphan.pk)
+    raw = json.dumps(payload).encode()
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+    cache.add(services._bell_key(0), 1)  # held by the task that died
+    services.webhook_event_record(provider="meta_cloud", body=raw, headers={}, route=route)
+    cache.delete(services._bell_key(0))  # ... until its key expired
+    with django_capture_on_commit_callbacks(execute=True):
+        report = messages_sweep()
+    assert report.requeued_unknown == 0
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.provider_message_id) == ("sent", "wamid.ADOPT")
