@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -147,20 +147,38 @@ def attach_labels(*, tenant: Tenant, conversations: list[Conversation], labels: 
         conversation.label_list.sort(key=lambda label: label.name.lower())
 
 
-def _search(tenant: Tenant, q: str) -> Q:
-    """Name, number or the text of any message in the conversation."""
-    condition = (Q(contact__name__icontains=q) | Q(contact__profile_name__icontains=q)
-                 | Q(last_message_preview__icontains=q))
+def _search(tenant: Tenant, q: str, *, correlated: bool = False) -> Q:
+    """Name, number or the text of any message in the conversation.
+
+    ``correlated`` suits a few thousand conversations named by id: their contacts are joined
+    and each one's messages are looked through on the thread index. Otherwise the matching
+    contacts and messages are each found once (a trigram index serves the messages on
+    PostgreSQL) and the list is walked newest first until the page is full."""
+    contact = Q(name__icontains=q) | Q(profile_name__icontains=q)
     digits = re.sub(r"[\s+()\-.]", "", q)
     if digits.isdigit() and len(digits) >= 3:
-        condition |= Q(contact__wa_id__contains=digits)
-    condition |= Q(pk__in=Message.objects.for_tenant(tenant).filter(text_preview__icontains=q)
-                   .values("conversation_id"))
-    return condition
+        contact |= Q(wa_id__contains=digits)
+    messages = Message.objects.for_tenant(tenant).filter(text_preview__icontains=q)
+    if correlated:
+        joined = Q(*[(f"contact__{name}", value) for name, value in contact.children], _connector=Q.OR)
+        return (joined | Q(last_message_preview__icontains=q)
+                | Q(Exists(messages.filter(conversation_id=OuterRef("pk")))))
+    from apps.contacts.models import Contact
+
+    return (Q(last_message_preview__icontains=q)
+            | Q(contact_id__in=Contact.objects.for_tenant(tenant).filter(contact).values("pk"))
+            | Q(pk__in=messages.values("conversation_id")))
 
 
-def _filtered(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters) -> QuerySet[Conversation]:
-    """Everything but the status: the view, number, label and search."""
+# A search first looks among this many of the newest conversations the other filters show: a
+# word many conversations contain fills the page there, after a few thousand index probes,
+# and only a rarer one makes the search look through the whole workspace.
+SEARCH_WINDOW = 1000
+
+
+def _filtered(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters,
+              search: bool = True) -> QuerySet[Conversation]:
+    """Everything but the status: the view, number, label and (unless ``search`` is false) search."""
     qs = Conversation.objects.for_tenant(tenant).filter(last_message_at__isnull=False)
     if filters.view == "mine":
         qs = qs.filter(assignee_id=user.pk)
@@ -173,7 +191,7 @@ def _filtered(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters) 
         # label's conversations, instead of sorting every labelled conversation.
         qs = qs.filter(pk__in=ConversationLabel.objects.for_tenant(tenant).filter(label_id=filters.label)
                        .values("conversation_id"))
-    if filters.q:
+    if filters.q and search:
         qs = qs.filter(_search(tenant, filters.q))
     return qs
 
@@ -183,16 +201,27 @@ def _with_row_data(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
 
 
 def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters, cursor: Cursor | None = None,
-                      limit: int = LIST_PAGE_SIZE,
+                      limit: int | None = None,
                       labels: list[Label] | None = None) -> tuple[list[Conversation], Cursor | None]:
     """One page of the list, newest activity first, and the cursor of the next page (None at
     the end). Keyset paging: the cost of page 100 is the cost of page 1."""
-    qs = _filtered(tenant=tenant, user=user, filters=filters).filter(status=filters.status)
+    limit = limit or LIST_PAGE_SIZE
+    qs = _filtered(tenant=tenant, user=user, filters=filters, search=False).filter(status=filters.status)
     if cursor is not None:
         # (last_message_at, id) < cursor, written as one range on the recent-first index (an OR
         # of two ranges makes SQLite merge and sort everything older).
         qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
-    rows = list(_with_row_data(qs.order_by("-last_message_at", "-id"))[:limit + 1])
+    qs = qs.order_by("-last_message_at", "-id")
+    if filters.q:
+        # The newest SEARCH_WINDOW conversations first: when their matches fill the page, they
+        # are the newest matches of all. Otherwise, the whole workspace.
+        window = list(qs.values_list("pk", flat=True)[:SEARCH_WINDOW])  # a list: the planner then probes by id
+        rows = list(_with_row_data(qs.filter(pk__in=window).filter(_search(tenant, filters.q, correlated=True)))
+                    [:limit + 1])
+        if len(rows) <= limit:
+            rows = list(_with_row_data(qs.filter(_search(tenant, filters.q)))[:limit + 1])
+    else:
+        rows = list(_with_row_data(qs)[:limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -315,9 +344,10 @@ def attach_reactions(*, tenant: Tenant, conversation: Conversation, messages: li
 
 
 def thread_messages(*, tenant: Tenant, conversation: Conversation, before_id: int | None = None,
-                    limit: int = THREAD_PAGE_SIZE) -> tuple[list[Message], bool]:
+                    limit: int | None = None) -> tuple[list[Message], bool]:
     """The newest ``limit`` messages (before ``before_id`` when given), oldest first, and
     whether older ones exist."""
+    limit = limit or THREAD_PAGE_SIZE
     qs = _thread_queryset(tenant, conversation).order_by("-id")
     if before_id:
         qs = qs.filter(pk__lt=before_id)

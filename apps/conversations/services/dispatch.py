@@ -24,7 +24,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.campaigns.models import CampaignRecipient
 from apps.conversations import statuses
 from apps.conversations.models import Message, MessageAttempt
 from apps.message_templates.models import MessageTemplate
@@ -40,6 +39,7 @@ from apps.providers.outbound import OutboundMessage, SendResult
 from apps.providers.ratelimit import acquire, pair_backoff_seconds
 
 from .media import media_provider_id
+from .status_apply import bulk_update_rows
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +244,13 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
 
     now = timezone.now()
     tenant_id = number.tenant_id
-    scoped = Message.objects.for_tenant(tenant_id)
+    # Lock the batch's rows in id order before writing them, as a webhook batch that applies
+    # statuses does, so the two never deadlock when a status webhook adopts one of these rows.
+    list(Message.objects.for_tenant(tenant_id).filter(id__in=[m.pk for m in messages]).order_by("id")
+         .select_for_update(no_key=True).values_list("id", flat=True))
     attempts: list[MessageAttempt] = []
     accepted: list[Message] = []
-    # bulk_update() and update() do not touch auto_now fields; the inbox's "changed since" poll
+    # Bulk writes do not touch auto_now fields; the inbox's "changed since" poll
     # reads updated_at, so every write below sets it.
     for message in messages:
         message.updated_at = now
@@ -294,30 +297,44 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
         attempts.append(attempt)
     MessageAttempt.objects.bulk_create(attempts)
     events: list[tuple[str, dict]] = []
+    # Each outcome is one statement, guarded by the statuses it may replace (statuses.py): a row a
+    # status webhook moved on meanwhile is left as the webhook made it.
     if accepted:
-        scoped.bulk_update(accepted, ["provider_message_id", "wa_message_id", "updated_at"])
-        ids = [m.pk for m in accepted]
-        scoped.filter(id__in=ids, status__in=statuses.statuses_that_may_become(statuses.ACCEPTED)).update(
-            status=Message.Status.ACCEPTED, accepted_at=now, status_updated_at=now, next_attempt_at=None,
-            error_code=None, error_title="", error_detail="", updated_at=now)
+        for message in accepted:
+            message.status, message.accepted_at, message.status_updated_at = Message.Status.ACCEPTED, now, now
+            message.next_attempt_at, message.error_code, message.error_title, message.error_detail = None, None, "", ""
+        written = bulk_update_rows(
+            Message, accepted, ["provider_message_id", "wa_message_id", "status", "accepted_at", "status_updated_at",
+                                "next_attempt_at", "error_code", "error_title", "error_detail", "updated_at"],
+            tenant_id=tenant_id, where_in={"status": statuses.statuses_that_may_become(statuses.ACCEPTED)})
+        # A webhook got there first (it adopted the row through biz_opaque_callback_data): keep its
+        # status, record the ids the answer gave.
+        bulk_update_rows(Message, [m for m in accepted if m.pk not in written],
+                         ["provider_message_id", "wa_message_id", "updated_at"], tenant_id=tenant_id)
         _mirror_recipients(tenant_id, accepted, statuses.ACCEPTED)
         report.accepted += len(accepted)
-        events += [("message.accepted", _event(m, statuses.ACCEPTED)) for m in accepted]
+        events += [("message.accepted", _event(m, statuses.ACCEPTED)) for m in accepted if m.pk in written]
     if retry:
-        scoped.bulk_update(retry, ["next_attempt_at", "error_code", "error_title", "error_detail", "updated_at"])
-        scoped.filter(id__in=[m.pk for m in retry], status=Message.Status.SENDING).update(
-            status=Message.Status.QUEUED, status_updated_at=now, updated_at=now)
+        for message in retry:
+            message.status, message.status_updated_at = Message.Status.QUEUED, now
+        bulk_update_rows(Message, retry, ["next_attempt_at", "error_code", "error_title", "error_detail", "status",
+                                          "status_updated_at", "updated_at"],
+                         tenant_id=tenant_id, where_in={"status": (Message.Status.SENDING,)})
         report.retried += len(retry)
         soonest = min(m.next_attempt_at for m in retry)
         ring_dispatch(tenant_id=tenant_id, phone_number_id=number.pk,
                       countdown=max(0.0, (soonest - now).total_seconds()))
     if failed:
-        scoped.bulk_update(failed, ["error_code", "error_title", "error_detail", "updated_at"])
-        scoped.filter(id__in=[m.pk for m in failed], status__in=statuses.statuses_that_may_become(statuses.FAILED)).update(
-            status=Message.Status.FAILED, failed_at=now, status_updated_at=now, next_attempt_at=None, updated_at=now)
+        for message in failed:
+            message.status, message.failed_at, message.status_updated_at = Message.Status.FAILED, now, now
+            message.next_attempt_at = None
+        written = bulk_update_rows(
+            Message, failed, ["error_code", "error_title", "error_detail", "status", "failed_at", "status_updated_at",
+                              "next_attempt_at", "updated_at"],
+            tenant_id=tenant_id, where_in={"status": statuses.statuses_that_may_become(statuses.FAILED)})
         _mirror_recipients(tenant_id, failed, statuses.FAILED)
         report.failed += len(failed)
-        events += [("message.failed", _event(m, statuses.FAILED)) for m in failed]
+        events += [("message.failed", _event(m, statuses.FAILED)) for m in failed if m.pk in written]
     if events:
         event_emit_many(tenant=number.tenant, events=events)
 
@@ -330,10 +347,27 @@ def _event(message: Message, status: str) -> dict:
 
 
 def _mirror_recipients(tenant_id: int, messages: list[Message], status: str) -> None:
-    ids = [m.campaign_recipient_id for m in messages if m.campaign_recipient_id]
-    if ids:
-        CampaignRecipient.objects.for_tenant(tenant_id).filter(
-            id__in=ids, status__in=statuses.statuses_that_may_become(status)).update(status=status)
+    from apps.campaigns.dispatch import recipients_follow
+
+    recipients_follow(tenant_id=tenant_id, updates=[(m.campaign_recipient_id, status, m.error_code)
+                                                    for m in messages if m.campaign_recipient_id])
+
+
+def _without_unapplied_callbacks(orphans: list[tuple]) -> list[tuple]:
+    """A provider callback that is stored but not yet applied may be the very status webhook
+    that adopts one of these rows: where a tenant has such callbacks, apply them first (ring the
+    webhook processing) and decide on the next sweep."""
+    from apps.providers.models import WebhookEvent
+    from apps.providers.services import MAX_PROCESS_ATTEMPTS, ring_webhook_processing
+
+    if not orphans:
+        return orphans
+    waiting = set(WebhookEvent.all_tenants.filter(
+        tenant_id__in={row[1] for row in orphans}, processed_at__isnull=True, attempts__lt=MAX_PROCESS_ATTEMPTS,
+    ).order_by().values_list("tenant_id", flat=True).distinct())
+    if waiting:
+        ring_webhook_processing()
+    return [row for row in orphans if row[1] not in waiting]
 
 
 @dataclass
@@ -358,6 +392,7 @@ def messages_sweep() -> SweepReport:
     with transaction.atomic():
         orphans = list(Message.objects.unscoped().filter(status=Message.Status.SENDING, sending_at__lt=cutoff)
                        .values_list("id", "tenant_id", "phone_number_id", "attempt_count"))
+        orphans = _without_unapplied_callbacks(orphans)
         give_up = [row[0] for row in orphans if row[3] >= MAX_ATTEMPTS]
         resend = [row for row in orphans if row[3] < MAX_ATTEMPTS]
         if give_up:

@@ -164,13 +164,21 @@ def message_send(
         media = check_media_for_send(tenant=tenant, type=type, media_id=content["id"])
         if media is not None:
             content = {**content, "id": str(media.pk)}
+    conversation = None
     if contact is None:
-        contact, _ = contact_get_or_create(tenant=tenant, wa_id=wa_id)
+        # Usually the conversation exists: one query finds it and its contact together.
+        conversation = (Conversation.objects.for_tenant(tenant).select_related("contact")
+                        .filter(phone_number=number, contact__wa_id=wa_id).first())
+        if conversation is not None:
+            contact = conversation.contact
+        else:
+            contact, _ = contact_get_or_create(tenant=tenant, wa_id=wa_id)
     if contact.opt_in_status == Contact.OptIn.OPTED_OUT and not opt_out_confirmation:
         raise PolicyError(f"+{wa_id} has opted out of messages from this workspace.", code="contact_opted_out")
-    conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
-        tenant=tenant, phone_number=number, contact=contact,
-    )
+    if conversation is None:
+        conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
+            tenant=tenant, phone_number=number, contact=contact,
+        )
     now = timezone.now()
     if type == "template":
         template, content, preview = check_template(tenant=tenant, number=number, content=content)

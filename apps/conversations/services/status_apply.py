@@ -1,22 +1,32 @@
-"""Apply a batch of provider status updates in bulk (one webhook may carry hundreds).
+"""Apply a batch of provider status updates in bulk (one webhook may carry hundreds, and the
+webhook worker applies the statuses of many webhooks together).
 
 Rows are matched on the provider's message id, then the WhatsApp id, then the Parley id
 echoed in ``biz_opaque_callback_data`` -- which adopts a row whose POST answer was lost.
 Statuses only move forward (statuses.can_transition); duplicates and late arrivals change
-nothing. Locked rows (SELECT ... FOR UPDATE) and grouped writes keep it right under
-concurrent webhook tasks.
+nothing.
+
+Rows are read under row locks taken in id order (one SELECT ... FOR UPDATE), so concurrent
+webhook batches that share messages wait for each other instead of deadlocking. The new state
+is worked out in Python, and every changed row is written by a few
+``UPDATE ... FROM <rows>`` statements (one per set of changed columns; no CASE WHEN per row),
+each guarded in SQL by the status that was read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 
-from apps.campaigns.models import CampaignRecipient
 from apps.conversations import statuses
 from apps.conversations.models import Message
 from apps.phone_numbers.models import PhoneNumber
@@ -29,6 +39,10 @@ EVENT_TYPES = {statuses.ACCEPTED: "message.accepted", statuses.SENT: "message.se
                statuses.FAILED: "message.failed"}
 # When a later status arrives first, the earlier ones it implies get the same timestamp.
 IMPLIED = {statuses.READ: (statuses.SENT, statuses.DELIVERED), statuses.DELIVERED: (statuses.SENT,)}
+# Columns a status batch never reads (loading them is most of what reading the rows costs).
+DEFERRED = ("text_preview", "sending_at", "idempotency_key", "sent_by", "attempt_count", "contact__attributes",
+            "contact__opt_in_status", "contact__opt_in_source", "contact__opted_in_at", "contact__opted_out_at",
+            "contact__last_inbound_at", "contact__created_at", "contact__updated_at")
 
 
 @dataclass
@@ -41,52 +55,122 @@ class StatusApplyReport:
     unmatched_ids: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Outcome:
+    """What one message's updates did to it."""
+
+    read_status: str  # what the row held when read: the write's guard
+    fields: set[str]
+    events: list[tuple[int, str, dict]]  # (position of the update in the batch, type, data)
+    applied: int = 0
+    ignored: int = 0
+    adopted: int = 0
+
+
 def _callback_id(value: str | None) -> int | None:
     if value and value.isdigit():
         return int(value)
     return None
 
 
+def _order(update: StatusUpdate) -> tuple:
+    return statuses.RANK.get(update.status, 99), update.timestamp
+
+
 @transaction.atomic
 def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[StatusUpdate]) -> StatusApplyReport:
     from apps.webhooks.services import event_emit_many
 
-    from .events import message_event_data
-
-    updates = [u for u in updates if u.status in TIMESTAMP_FIELDS]
+    # Apply in ladder order so that read-then-delivered in one batch ends at read.
+    updates = sorted((u for u in updates if u.status in TIMESTAMP_FIELDS), key=_order)
     report = StatusApplyReport(received=len(updates))
     if not updates:
         return report
     tenant_id = phone_number.tenant_id
-    provider_ids = {u.provider_message_id for u in updates if u.provider_message_id}
-    wa_ids = {u.wa_message_id for u in updates if u.wa_message_id}
-    callback_ids = {c for c in (_callback_id(u.callback_data) for u in updates) if c}
-    condition = Q(provider_message_id__in=provider_ids | wa_ids) | Q(wa_message_id__in=wa_ids | provider_ids)
+    found = _read(tenant_id, phone_number, updates, lock=True)
+    assigned = _assign(updates, found, report)
+    rows = {m.pk: m for m in found}
+
+    outcomes = {pk: _work_out(rows[pk], updates_of_row) for pk, updates_of_row in assigned.items()}
+    moved = _write(tenant_id=tenant_id, rows=rows, outcomes=outcomes)
+    if moved:  # cannot happen: the rows are locked until this transaction ends
+        raise RuntimeError(f"message rows {sorted(moved)} changed under a row lock")
+
+    events: list[tuple[int, str, dict]] = []
+    for outcome in outcomes.values():
+        report.applied += outcome.applied
+        report.ignored += outcome.ignored
+        report.adopted += outcome.adopted
+        events += outcome.events
+    if events:
+        events.sort(key=lambda item: item[0])
+        event_emit_many(tenant=phone_number.tenant, events=[(type, data) for _, type, data in events])
+    return report
+
+
+def _match(qs, updates: list[StatusUpdate]):
+    """The rows the updates may be about: by provider id, WhatsApp id, or (outbound only) the
+    Parley id echoed in biz_opaque_callback_data."""
+    ids = sorted({u.provider_message_id for u in updates if u.provider_message_id}
+                 | {u.wa_message_id for u in updates if u.wa_message_id})
+    callback_ids = sorted({c for c in (_callback_id(u.callback_data) for u in updates) if c})
+    if connection.vendor == "postgresql":
+        # Arrays: three parameters whatever the batch size (an IN list costs a parameter per id to build).
+        table = connection.ops.quote_name(Message._meta.db_table)
+        return qs.extra(where=[  # fixed SQL; the values are bound as parameters
+            f"({table}.\"provider_message_id\" = ANY(%s::text[]) OR {table}.\"wa_message_id\" = ANY(%s::text[]) "
+            f"OR ({table}.\"id\" = ANY(%s::bigint[]) AND {table}.\"direction\" = %s))"],
+            params=[ids, ids, callback_ids, Message.Direction.OUTBOUND])
+    condition = Q(provider_message_id__in=ids) | Q(wa_message_id__in=ids)
     if callback_ids:
         condition |= Q(pk__in=callback_ids, direction=Message.Direction.OUTBOUND)
-    rows = list(Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number).filter(condition)
-                .select_related("contact").select_for_update(of=("self",)).order_by("id"))
+    return qs.filter(condition)
+
+
+def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate], *, lock: bool = False
+          ) -> list[Message]:
+    # Only what working out the statuses and the events' data needs (the contact's name and id).
+    qs = (Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number)
+          .select_related("contact").defer(*DEFERRED).order_by("id"))
+    if lock:
+        # NO KEY UPDATE: excludes other writers of these rows, not inserts that reference them.
+        qs = qs.select_for_update(of=("self",), no_key=True)
+    return list(_match(qs, updates))
+
+
+def _assign(updates: list[StatusUpdate], rows: list[Message], report: StatusApplyReport
+            ) -> dict[int, list[tuple[int, StatusUpdate]]]:
+    """Which row each update is about, in ladder order; a row adopted by one update (its POST
+    answer was lost) is found by the provider id for the updates after it."""
     by_provider = {m.provider_message_id: m for m in rows if m.provider_message_id}
     by_wa = {m.wa_message_id: m for m in rows if m.wa_message_id}
     by_pk = {m.pk: m for m in rows}
-
-    changed: dict[int, set[str]] = {}
-    events: list[tuple[str, dict]] = []
-    # Apply in ladder order so that read-then-delivered in one batch ends at read.
-    for update in sorted(updates, key=lambda u: (statuses.RANK.get(u.status, 99), u.timestamp)):
+    assigned: dict[int, list[tuple[int, StatusUpdate]]] = {}
+    for position, update in enumerate(updates):
         message = (by_provider.get(update.provider_message_id) or by_wa.get(update.wa_message_id or "")
                    or by_wa.get(update.provider_message_id) or by_pk.get(_callback_id(update.callback_data) or -1))
         if message is None:
             report.unmatched += 1
             report.unmatched_ids.append(update.provider_message_id)
             continue
-        fields = changed.setdefault(message.pk, set())
+        if not message.provider_message_id and update.provider_message_id:
+            by_provider.setdefault(update.provider_message_id, message)
+        assigned.setdefault(message.pk, []).append((position, update))
+    return assigned
+
+
+def _work_out(message: Message, updates: list[tuple[int, StatusUpdate]]) -> _Outcome:
+    """Apply one row's updates (in ladder order) to it in memory."""
+    from .events import message_event_data
+
+    outcome = _Outcome(read_status=message.status, fields=set(), events=[])
+    fields = outcome.fields
+    for position, update in updates:
         if not message.provider_message_id and update.provider_message_id:
             # Adoption: the POST's answer was lost, the webhook tells us what the provider did.
             message.provider_message_id = update.provider_message_id
-            by_provider[update.provider_message_id] = message
             fields.add("provider_message_id")
-            report.adopted += 1
+            outcome.adopted += 1
         if update.wa_message_id and not message.wa_message_id:
             message.wa_message_id = update.wa_message_id
             fields.add("wa_message_id")
@@ -94,7 +178,7 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
             message.pricing = {"pricing": update.pricing, "conversation": update.conversation}
             fields.add("pricing")
         if not statuses.can_transition(message.status, update.status):
-            report.ignored += 1
+            outcome.ignored += 1
             continue
         for implied in IMPLIED.get(update.status, ()):
             attr = TIMESTAMP_FIELDS[implied]
@@ -115,36 +199,103 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
         elif message.error_code is not None or message.error_title:
             message.error_code, message.error_title, message.error_detail = None, "", ""
             fields |= {"error_code", "error_title", "error_detail"}
-        report.applied += 1
-        events.append((EVENT_TYPES[update.status], message_event_data(message, wa_id=message.contact.wa_id)))
-
-    _write(tenant_id=tenant_id, rows=by_pk, changed=changed)
-    if events:
-        event_emit_many(tenant=phone_number.tenant, events=events)
-    return report
+        outcome.applied += 1
+        outcome.events.append((position, EVENT_TYPES[update.status],
+                               message_event_data(message, wa_id=message.contact.wa_id)))
+    return outcome
 
 
-def _write(*, tenant_id: int, rows: dict[int, Message], changed: dict[int, set[str]]) -> None:
-    # Group rows by the set of fields they changed: one bulk UPDATE per group, not per row.
-    # bulk_update() does not touch auto_now fields, and the inbox's "changed since" poll reads
-    # updated_at: set it on every changed row and write it with the rest.
+def _write(*, tenant_id: int, rows: dict[int, Message], outcomes: dict[int, _Outcome]) -> set[int]:
+    """Write every changed row, guarded by the status read; returns the rows that were not
+    written because their status is no longer the one read."""
+    # The inbox's "changed since" poll reads updated_at: set it on every changed row.
     now = timezone.now()
     groups: dict[frozenset[str], list[Message]] = {}
-    for pk, fields in changed.items():
-        if fields:
+    for pk, outcome in outcomes.items():
+        if outcome.fields:
             rows[pk].updated_at = now
-            groups.setdefault(frozenset(fields | {"updated_at"}), []).append(rows[pk])
-    scoped = Message.objects.for_tenant(tenant_id)
+            groups.setdefault(frozenset(outcome.fields | {"updated_at"}), []).append(rows[pk])
+    moved: set[int] = set()
     for fields, messages in groups.items():
-        scoped.bulk_update(messages, sorted(fields), batch_size=500)
-    # Campaign recipients follow their message, under the same forward-only rule.
-    recipients: dict[tuple[str, int | None], list[int]] = {}
-    for pk, fields in changed.items():
-        message = rows[pk]
-        if "status" in fields and message.campaign_recipient_id:
-            key = (message.status, message.error_code if message.status == statuses.FAILED else None)
-            recipients.setdefault(key, []).append(message.campaign_recipient_id)
-    for (status, error_code), recipient_ids in recipients.items():
-        CampaignRecipient.objects.for_tenant(tenant_id).filter(
-            id__in=recipient_ids, status__in=statuses.statuses_that_may_become(status),
-        ).update(status=status, error_code=error_code)
+        written = bulk_update_rows(Message, messages, sorted(fields), tenant_id=tenant_id,
+                                   expect={"status": lambda m: outcomes[m.pk].read_status})
+        moved |= {m.pk for m in messages} - written
+    for pk in moved:
+        outcomes.pop(pk)
+    # Campaign recipients follow their message, under the same forward-only rule (one call per
+    # batch; a spam-rate error pauses the campaign).
+    from apps.campaigns.dispatch import recipients_follow
+
+    recipients_follow(tenant_id=tenant_id, updates=[
+        (rows[pk].campaign_recipient_id, rows[pk].status, rows[pk].error_code)
+        for pk, outcome in outcomes.items() if "status" in outcome.fields and rows[pk].campaign_recipient_id])
+    return moved
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()  # full precision (DjangoJSONEncoder drops microseconds)
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} through bulk_update_rows")
+
+
+def bulk_update_rows(model: type[Model], objs: Sequence[Model], field_names: Sequence[str], *, tenant_id: int,
+                     expect: dict[str, Any] | None = None,
+                     where_in: dict[str, Sequence[Any]] | None = None) -> set[int]:
+    """Write the values of ``field_names`` from each object in one statement instead of Django's
+    ``bulk_update`` (a CASE WHEN per row and column, costly to build):
+    ``UPDATE <table> SET f = v.f, ... FROM <rows> v WHERE pk = v.pk AND tenant_id = <tenant>
+    [AND column = v.expected ...] RETURNING pk``. The rows travel as one JSON document on
+    PostgreSQL (``jsonb_to_recordset``: one parameter, whatever the batch size), as VALUES on
+    SQLite. ``expect`` maps a column to a function giving, per object, the value the row must
+    still hold to be written (compare-and-set); ``where_in`` maps a column to the values it must
+    hold (e.g. the statuses a new status may replace). Returns the pks written."""
+    if not objs:
+        return set()
+    expect = expect or {}
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    pk = f"{table}.{quote(meta.pk.column)}"
+    fields = [meta.get_field(name) for name in field_names]
+    expect_fields = [(meta.get_field(name), get) for name, get in expect.items()]
+    names = ["pk", *(f"x{i}" for i in range(len(expect_fields))), *(f"v{i}" for i in range(len(fields)))]
+    assignments = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(fields))
+    checks = "".join(f" AND {table}.{quote(f.column)} = v.x{i}" for i, (f, _) in enumerate(expect_fields))
+    extra: list[Any] = []
+    for name, allowed in (where_in or {}).items():
+        column = meta.get_field(name)
+        checks += f" AND {table}.{quote(column.column)} IN ({', '.join(['%s'] * len(allowed))})"
+        extra += [column.get_db_prep_save(value, connection) for value in allowed]
+    written: set[int] = set()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            types = [meta.pk.db_type(connection), *(f.db_type(connection) for f, _ in expect_fields),
+                     *(f.db_type(connection) for f in fields)]
+            columns = ", ".join(f"{name} {db_type}" for name, db_type in zip(names, types, strict=True))
+            document = [[obj.pk, *(get(obj) for _, get in expect_fields), *(getattr(obj, f.attname) for f in fields)]
+                        for obj in objs]
+            keys = names
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS v ({columns}) "
+                f"WHERE {pk} = v.pk AND {table}.\"tenant_id\" = %s{checks} RETURNING {pk}",
+                [json.dumps([dict(zip(keys, row, strict=True)) for row in document], default=_json_value),
+                 tenant_id, *extra])
+            return {row[0] for row in cursor.fetchall()}
+        width = len(names)
+        chunk = max(1, ((connection.features.max_query_params or 999) - 1 - len(extra)) // width)
+        for start in range(0, len(objs), chunk):
+            part = objs[start:start + chunk]
+            params: list[Any] = []
+            for obj in part:
+                params.append(obj.pk)
+                params += [f.get_db_prep_save(get(obj), connection) for f, get in expect_fields]
+                params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+            row = "(" + ", ".join(["%s"] * width) + ")"
+            cursor.execute(
+                f"WITH v ({', '.join(names)}) AS (VALUES {', '.join([row] * len(part))}) "
+                f"UPDATE {table} SET {assignments} FROM v WHERE {pk} = v.pk AND {table}.\"tenant_id\" = %s{checks} "
+                f"RETURNING {pk}", [*params, tenant_id, *extra])
+            written.update(r[0] for r in cursor.fetchall())
+    return written

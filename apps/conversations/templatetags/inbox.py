@@ -383,3 +383,28 @@ def conversation_row(context: Any, conversation: Any) -> SafeString:
         time_label=list_time(conversation.last_message_at), icons=mark_safe("".join(icons)),  # fixed SVG markup
         preview=conversation.last_message_preview or "—", badge=badge, meta=meta,
     )
+
+
+class MessageMeta:
+    """The strings every message row repeats (ids, version, day, times), worked out once per
+    row: numbers are strings so the template does not localize each of them."""
+
+    __slots__ = ("id", "conversation", "version", "day", "day_label", "time", "iso", "title", "reply_to")
+
+    def __init__(self, message: Any) -> None:
+        at = message.occurred_at or message.created_at
+        local = timezone.localtime(at) if at else None
+        self.id = str(message.pk)
+        self.conversation = str(message.conversation_id)
+        self.version = str(timestamp_micros(message.updated_at))
+        self.day = local.date().isoformat() if local else ""
+        self.day_label = day_label(at)
+        self.time = f"{local:%H:%M}" if local else ""
+        self.iso = at.isoformat() if at else ""
+        self.title = f"{local:%a} {local.day} {local:%b %Y, %H:%M:%S}" if local else ""
+        self.reply_to = str(message.reply_to_id or "")
+
+
+@register.filter
+def meta(message: Any) -> MessageMeta:
+    return MessageMeta(message)
