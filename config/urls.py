@@ -15,9 +15,11 @@ urlpatterns = [
     path("", include("apps.providers.urls")),
     path("", include("apps.api.urls")),
     path("", include("apps.tenants.urls")),
+    path("", include("apps.phone_numbers.urls")),
     path("", include("apps.conversations.urls")),
     path("", include("apps.contacts.urls")),
     path("", include("apps.message_templates.urls")),
+    path("", include("apps.webhooks.urls")),
     path("", include("apps.campaigns.urls")),
 ]
 

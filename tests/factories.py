@@ -3,7 +3,9 @@ factory never builds a row that points across tenants."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,7 +13,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from apps.campaigns.models import Campaign, CampaignRecipient
-from apps.contacts.models import Contact, ContactTag, Tag
+from apps.contacts.models import AttributeDefinition, Contact, ContactImport, ContactTag, Segment, Tag
 from apps.conversations.models import (
     CannedResponse,
     Conversation,
@@ -24,7 +26,7 @@ from apps.conversations.models import (
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
 from apps.providers.models import WebhookEvent
-from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from apps.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 
 
@@ -65,6 +67,22 @@ class ApiKeyFactory(DjangoModelFactory):
     hashed_key = factory.LazyFunction(lambda: secrets.token_hex(32))
 
 
+class InvitationFactory(DjangoModelFactory):
+    """A pending invitation; its link token is ``factory-token-<n>`` (only the hash is stored)."""
+
+    class Meta:
+        model = Invitation
+
+    class Params:
+        token = factory.Sequence(lambda n: f"factory-token-{n}")
+
+    tenant = factory.SubFactory(TenantFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = Membership.Role.AGENT
+    token_hash = factory.LazyAttribute(lambda o: hashlib.sha256(o.token.encode()).hexdigest())
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
 class PhoneNumberFactory(DjangoModelFactory):
     class Meta:
         model = PhoneNumber
@@ -103,6 +121,42 @@ class ContactTagFactory(DjangoModelFactory):
     contact = factory.SubFactory(ContactFactory)
     tenant = factory.LazyAttribute(lambda o: o.contact.tenant)
     tag = factory.SubFactory(TagFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class SegmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    filters = factory.LazyFunction(dict)
+
+
+class AttributeDefinitionFactory(DjangoModelFactory):
+    class Meta:
+        model = AttributeDefinition
+
+    tenant = factory.SubFactory(TenantFactory)
+    key = factory.Sequence(lambda n: f"attr{n}")
+    label = factory.Sequence(lambda n: f"Attribute {n}")
+    type = "text"
+
+
+class ContactImportFactory(DjangoModelFactory):
+    """A finished import of a two-row file (one row imported, one refused)."""
+
+    class Meta:
+        model = ContactImport
+
+    tenant = factory.SubFactory(TenantFactory)
+    original_name = "contacts.csv"
+    file = factory.django.FileField(filename="contacts.csv", data=b"phone,name\n+14155550100,Ana\nnope,Bo\n")
+    headers = factory.LazyFunction(lambda: ["phone", "name"])
+    mapping = factory.LazyFunction(lambda: ["phone", "name"])
+    status = "completed"
+    total_rows = processed_rows = 2
+    created_count = error_count = 1
+    errors = factory.LazyFunction(lambda: [[3, "phone", "nope", "“nope” is not a valid phone number."]])
 
 
 class MessageTemplateFactory(DjangoModelFactory):

@@ -27,6 +27,7 @@ PARAM_FACTORIES = {
     "phone_number_id": f.PhoneNumberFactory,
     "api_key_id": f.ApiKeyFactory,
     "membership_id": f.MembershipFactory,
+    "invitation_id": f.InvitationFactory,
     "endpoint_id": f.WebhookEndpointFactory,
     "delivery_id": f.WebhookDeliveryFactory,
     "media_id": f.MediaFactory,
@@ -34,6 +35,9 @@ PARAM_FACTORIES = {
     "tag_id": f.TagFactory,
     "canned_response_id": f.CannedResponseFactory,
     "recipient_id": f.CampaignRecipientFactory,
+    "segment_id": f.SegmentFactory,
+    "attribute_id": f.AttributeDefinitionFactory,
+    "import_id": f.ContactImportFactory,
 }
 
 # Patterns with no tenant in them, and why they are safe.
@@ -43,6 +47,7 @@ NOT_TENANT_PATTERNS = {
     "accounts/logout/": "logout",
     "": "redirects to the user's own workspace",
     "tenants/": "lists only the user's own memberships (test_picker_lists_only_own_workspaces)",
+    "invitations/<str:token>/": "the secret token names its one invitation and tenant (tests/tenants/test_team.py)",
     "webhooks/meta/": "provider callbacks: authenticated by signature, routed by provider id (tests/providers/test_intake.py)",
     "webhooks/gupshup/<str:token>/": "provider callbacks: the secret URL token names the number (test_intake.py)",
     "webhooks/gupshup-partner/<str:token>/": "provider callbacks: the secret URL token names the number (test_intake.py)",

@@ -194,6 +194,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "idempotency-keys-purge": {"task": "apps.api.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
     "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 10.0},
     "webhook-deliveries-sweep": {"task": "apps.webhooks.tasks.webhook_deliveries_sweep_task", "schedule": 30.0},
+    # Starts due campaigns and keeps a planner and a feeder ringing for every active one.
+    "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick_task", "schedule": 1.0},
+    # Re-rings contact imports whose task was lost or whose worker died (they resume).
+    "contact-imports-sweep": {"task": "apps.contacts.tasks.contact_imports_sweep_task", "schedule": 30.0},
 }
 # Tenant-facing webhooks to private, loopback and link-local addresses; unset follows DEBUG.
 WEBHOOKS_ALLOW_PRIVATE_URLS = None if env_str("WEBHOOKS_ALLOW_PRIVATE_URLS") is None else env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS")
@@ -222,6 +226,9 @@ PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MED
 PARLEY_WEBHOOK_EVENT_STALE_SECONDS = env_int("PARLEY_WEBHOOK_EVENT_STALE_SECONDS", 30)
 # The benchmarks' floor views under /_bench/ (bench/urls.py); never on in production.
 PARLEY_BENCH_VIEWS = env_bool("PARLEY_BENCH_VIEWS", False)
+
+# A campaign created through the API may list up to 100,000 recipients (about 6 MB of JSON).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 # --- DRF ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -253,6 +260,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" choice set: name each one after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "apps.campaigns.models.Campaign.Status",
+        "CampaignRecipientStatusEnum": "apps.campaigns.models.CampaignRecipient.Status",
+    },
 }
 
 LOGGING = {
