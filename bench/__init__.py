@@ -25,6 +25,9 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "intake": "bench.intake",
     "send": "bench.send",
+    "api": "bench.api",
+    "inbox": "bench.inbox",
+    "campaign": "bench.campaign",
 }
 
 

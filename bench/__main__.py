@@ -23,8 +23,8 @@ from .procs import (
     LOG_DIR,
     SCRUBBED,
     Context,
+    cpu_shares,
     cpu_snapshot,
-    foreign_cpu_share,
     migrate,
     reset_state,
     select_environment,
@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = modules[name].run(ctx, params[name])
             except BenchmarkBroken as exc:
                 result = Result(benchmark=name, params=params[name], broken=[str(exc)])
-            foreign = foreign_cpu_share(cpu)
-            result.details["foreign_cpu_share"] = round(foreign, 3)
+            shares = cpu_shares(cpu)
+            result.details["machine_cpu_shares"] = shares
+            foreign = shares["foreign"]
             if foreign > FOREIGN_CPU_WARNING:
                 warning = (f"other processes used {foreign:.0%} of the machine's CPU during this benchmark: "
                            "its figures are low")

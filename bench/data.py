@@ -60,14 +60,7 @@ def outbound_messages(ws: Workspace, count: int, *, build: Callable[[int, Contac
     ``build(i, contact, conversation)`` gives the message's own fields (type, content, status...)."""
     now = timezone.now()
     tenant, number = ws.tenant, ws.number
-    contacts = Contact.all_tenants.bulk_create(
-        [Contact(tenant=tenant, wa_id=wa_id(i), name=f"Customer {i}") for i in range(count)], batch_size=BATCH)
-    conversations = Conversation.all_tenants.bulk_create(
-        [Conversation(tenant=tenant, phone_number=number, contact=contact, last_message_at=now,
-                      last_inbound_at=now if window_open else None,
-                      window_expires_at=now + timedelta(hours=24) if window_open else None,
-                      last_message_direction=Message.Direction.OUTBOUND)
-         for contact in contacts], batch_size=BATCH)
+    contacts, conversations = contacts_and_conversations(ws, count, window_open=window_open, now=now)
     messages = [
         Message(tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
                 direction=Message.Direction.OUTBOUND, occurred_at=now, status_updated_at=now,
@@ -79,6 +72,23 @@ def outbound_messages(ws: Workspace, count: int, *, build: Callable[[int, Contac
         raise RuntimeError("this database did not return the ids of bulk-created rows")
     analyze(Contact, Conversation, Message)
     return created
+
+
+def contacts_and_conversations(ws: Workspace, count: int, *, window_open: bool,
+                               now: Any = None) -> tuple[list[Contact], list[Conversation]]:
+    """``count`` contacts (``wa_id(i)``) with one conversation each on the workspace's number,
+    their 24-hour window open or closed."""
+    now = now or timezone.now()
+    tenant, number = ws.tenant, ws.number
+    contacts = Contact.all_tenants.bulk_create(
+        [Contact(tenant=tenant, wa_id=wa_id(i), name=f"Customer {i}") for i in range(count)], batch_size=BATCH)
+    conversations = Conversation.all_tenants.bulk_create(
+        [Conversation(tenant=tenant, phone_number=number, contact=contact, last_message_at=now,
+                      last_inbound_at=now if window_open else None,
+                      window_expires_at=now + timedelta(hours=24) if window_open else None,
+                      last_message_direction=Message.Direction.OUTBOUND)
+         for contact in contacts], batch_size=BATCH)
+    return contacts, conversations
 
 
 def analyze(*models: type[Model]) -> None:

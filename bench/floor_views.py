@@ -6,7 +6,13 @@ this machine's Django, gunicorn and database manage for a POST when Parley adds 
   secret) and INSERTs the raw body into the webhook events table -- the least a webhook intake
   must do before it may acknowledge.
 
-Both go through the whole middleware stack like ``/webhooks/meta/``. Routed under ``/_bench/``
+The API benchmark's floor:
+
+* ``bare_api``: a DRF view that authenticates nothing, parses the JSON body and answers 202
+  with a small JSON body -- ``POST /api/v1/messages`` without the key, the throttle, the
+  validation and the writes.
+
+All go through the whole middleware stack like ``/webhooks/meta/`` and ``/api/v1/``. Routed under ``/_bench/``
 only when ``settings.PARLEY_BENCH_VIEWS`` is true (the benchmarks set it).
 """
 
@@ -20,6 +26,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.providers.models import WebhookEvent
 
@@ -48,3 +57,12 @@ def hmac_insert(request: HttpRequest) -> HttpResponse:
     WebhookEvent.all_tenants.create(provider=WebhookEvent.Provider.META_CLOUD, body=body,
                                     body_sha256=secrets.token_hex(32))
     return HttpResponse("ok")
+
+
+class BareApi(APIView):
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+
+    def post(self, request: Request) -> Response:
+        return Response({"status": "queued", "fields": len(request.data)}, status=202)

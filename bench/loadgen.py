@@ -3,7 +3,11 @@ interpreter (or a GIL) with what it measures.
 
 ``python -m bench.loadgen SPEC.json RESULT.json``: ``concurrency`` aiohttp connections POST the
 spec's bodies to ``url`` -- request i sends body i modulo the number of bodies -- until
-``requests`` have been answered or ``time_limit`` seconds have passed. The result has the
+``requests`` have been answered or ``time_limit`` seconds have passed. With a ``rate`` (requests
+per second) the load is open-loop instead: request i is due at ``i / rate`` seconds after the
+start, whatever the answers before it, and its latency counts from when it was due (so a server
+that falls behind is charged for the queue it causes); ``concurrency`` caps the connections. The
+result has the
 status codes (per request too, when asked), latency percentiles, and wall-clock times of the
 first request and the last answer.
 
@@ -42,6 +46,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     total = int(spec["requests"])
     concurrency = int(spec["concurrency"])
     time_limit = float(spec["time_limit"])
+    rate = float(spec.get("rate") or 0)
     codes = [0] * total
     latencies = [math.nan] * total
     errors: Counter[str] = Counter()
@@ -61,6 +66,11 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 issued += 1
                 body, headers = bodies[index % len(bodies)]
                 t0 = time.perf_counter()
+                if rate:
+                    due = started + index / rate
+                    if due > t0:
+                        await asyncio.sleep(due - t0)
+                    t0 = due
                 try:
                     async with session.post(spec["url"], data=body, headers=headers) as response:
                         await response.read()
@@ -80,6 +90,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     result = {
         "url": spec["url"],
         "concurrency": concurrency,
+        "offered_rate": rate or None,
         "requested": total,
         "completed": issued,
         "timed_out": issued < total,
@@ -143,7 +154,7 @@ def write_bodies(path: Path, bodies: list[tuple[bytes, dict[str, str]]]) -> Path
 
 
 def run_load(*, name: str, url: str, bodies: Path, requests: int, concurrency: int, time_limit: float,
-             environment_env: dict[str, str], per_request_codes: bool = False) -> Load:
+             environment_env: dict[str, str], per_request_codes: bool = False, rate: float = 0) -> Load:
     """Run the load generator as a subprocess and return what it measured."""
     from .procs import RUN_DIR, run_once
 
@@ -152,7 +163,7 @@ def run_load(*, name: str, url: str, bodies: Path, requests: int, concurrency: i
     result_path.unlink(missing_ok=True)
     spec_path.write_text(json.dumps({"url": url, "bodies": str(bodies), "requests": requests,
                                      "concurrency": concurrency, "time_limit": time_limit,
-                                     "per_request_codes": per_request_codes}))
+                                     "per_request_codes": per_request_codes, "rate": rate}))
     run_once(f"load-{name}", [sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)],
              environment_env, timeout=time_limit + 60)
     return Load(json.loads(result_path.read_text()))

@@ -27,16 +27,17 @@ from typing import Any
 from . import BenchmarkBroken
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "var" / "bench"
+# PARLEY_BENCH_DIR, PARLEY_BENCH_DATABASE and PARLEY_BENCH_REDIS_DBS ("broker,cache") let two
+# runs share one machine without dropping each other's database or folders.
+BENCH_DIR = Path(os.environ.get("PARLEY_BENCH_DIR") or ROOT / "var" / "bench")
 RUN_DIR = BENCH_DIR / "run"  # PARLEY_VAR_DIR of every process: nothing collides with `make run`
 LOG_DIR = BENCH_DIR / "logs"
 HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 POSTGRES_ADMIN_URL = f"postgresql://postgres@{HOST}:{POSTGRES_PORT}/postgres"
-DATABASE_NAME = "parley_bench"
-BROKER_REDIS_DB = 2
-CACHE_REDIS_DB = 3
+DATABASE_NAME = os.environ.get("PARLEY_BENCH_DATABASE") or "parley_bench"
+BROKER_REDIS_DB, CACHE_REDIS_DB = (int(n) for n in (os.environ.get("PARLEY_BENCH_REDIS_DBS") or "2,3").split(","))
 # Environment variables of the caller that must not leak into the benchmark's processes.
 SCRUBBED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER", "DJANGO_SETTINGS_MODULE",
             "PARLEY_VAR_DIR", "DEBUG", "PARLEY_REAL_BACKENDS")
@@ -209,9 +210,8 @@ class Process:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of one process group (from /proc)."""
-    members = []
+def _proc_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """Every live process as (pid, command name, the /proc/<pid>/stat fields after the name)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -220,10 +220,12 @@ def group_members(pgid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError):
             continue  # exited while we looked
         # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+        yield int(entry.name), stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of one process group (from /proc)."""
+    return [pid for pid, _, fields in _proc_stats() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def group_rss_mb(pgid: int) -> float:
@@ -242,6 +244,7 @@ def group_rss_mb(pgid: int) -> float:
 
 # Servers the benchmarks use but do not start: their CPU time is the benchmark's, not foreign.
 SERVICES = frozenset({"postgres", "redis-server"})
+KTHREADD_PID = 2
 
 
 @dataclass(frozen=True)
@@ -250,22 +253,19 @@ class CpuSnapshot:
     busy: float  # seconds of busy CPU on the whole machine (/proc/stat)
     ours: float  # seconds of CPU used by this process and every descendant it has reaped
     services: float  # seconds of CPU used by PostgreSQL and Redis (with their reaped children)
+    kernel: float  # seconds of interrupts, softirqs (loopback networking) and kernel threads (I/O)
 
 
-def _services_cpu(ticks: int) -> float:
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # exited while we looked
-        if stat[stat.index("(") + 1:stat.rindex(")")] not in SERVICES:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
+def _proc_cpu(ticks: int) -> tuple[float, float]:
+    """CPU seconds of the PostgreSQL and Redis processes, and of kernel threads, from /proc."""
+    services = kernel = 0
+    for pid, name, fields in _proc_stats():
+        used = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        if name in SERVICES:
+            services += used
+        elif int(fields[1]) == KTHREADD_PID or pid == KTHREADD_PID:
+            kernel += used
+    return services / ticks, kernel / ticks
 
 
 def cpu_snapshot() -> CpuSnapshot:
@@ -273,22 +273,30 @@ def cpu_snapshot() -> CpuSnapshot:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     busy = (sum(values[:8]) - idle) / ticks  # user..steal; guest time is already counted in user
+    interrupts = (values[5] + values[6]) / ticks  # irq + softirq: charged to no process
+    services, kernel_threads = _proc_cpu(ticks)
     times = os.times()
-    return CpuSnapshot(wall=time.monotonic(), busy=busy, services=_services_cpu(ticks),
+    return CpuSnapshot(wall=time.monotonic(), busy=busy, services=services, kernel=interrupts + kernel_threads,
                        ours=times.user + times.system + times.children_user + times.children_system)
 
 
-def foreign_cpu_share(before: CpuSnapshot) -> float:
-    """The share of the machine's CPU used since ``before`` by processes that are neither the
-    bench's nor PostgreSQL's or Redis's. Valid once the benchmark's processes are stopped and
-    reaped (their CPU time then counts as ours). Above a few percent, something else ran and
-    the figures are low."""
+def cpu_shares(before: CpuSnapshot) -> dict[str, float]:
+    """Where the machine's CPU went since ``before``, as shares of its capacity: the bench's own
+    processes, PostgreSQL + Redis, the kernel (interrupts, loopback networking, I/O threads) and
+    everything else ("foreign": other people's work). Valid once the benchmark's processes are
+    stopped and reaped (their CPU time then counts as ours). A foreign share above a few percent
+    means something else ran and the figures are low."""
     after = cpu_snapshot()
     capacity = (after.wall - before.wall) * (os.cpu_count() or 1)
     if capacity <= 0:
-        return 0.0
-    accounted = (after.ours - before.ours) + (after.services - before.services)
-    return max(0.0, ((after.busy - before.busy) - accounted) / capacity)
+        return {"bench": 0.0, "services": 0.0, "kernel": 0.0, "foreign": 0.0, "idle": 1.0}
+    shares = {"bench": (after.ours - before.ours) / capacity,
+              "services": (after.services - before.services) / capacity,
+              "kernel": (after.kernel - before.kernel) / capacity}
+    busy = (after.busy - before.busy) / capacity
+    shares["foreign"] = max(0.0, busy - sum(shares.values()))
+    shares["idle"] = max(0.0, 1.0 - busy)
+    return {key: round(value, 3) for key, value in shares.items()}
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -308,7 +316,7 @@ def group_cpu_seconds(pgid: int) -> float:
 
 def services_cpu_seconds() -> float:
     """CPU seconds used so far by PostgreSQL and Redis."""
-    return _services_cpu(os.sysconf("SC_CLK_TCK"))
+    return _proc_cpu(os.sysconf("SC_CLK_TCK"))[0]
 
 
 class Processes:
