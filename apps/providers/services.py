@@ -387,10 +387,17 @@ def _process_pending(report: ProcessReport, *, deadline: float, slot: int) -> No
 
 
 def webhook_events_sweep() -> int:
-    """Re-enqueue stored callbacks that were never processed (a lost task or a crash)."""
+    """Ring again for callbacks whose bell was lost (a worker killed while it held a slot
+    leaves the slot's key for WEBHOOK_BELL_TTL_SECONDS, and callbacks stored meanwhile ring
+    nobody), and re-enqueue one by one those still unprocessed after the stale window (a batch
+    that keeps failing). Returns how many were re-enqueued."""
     from .tasks import webhook_event_process_task
 
-    stale = timezone.now() - timedelta(seconds=settings.PARLEY_WEBHOOK_EVENT_STALE_SECONDS)
+    now = timezone.now()
+    unrung = now - timedelta(seconds=WEBHOOK_BELL_TTL_SECONDS)
+    if _pending().filter(received_at__lt=unrung).exists():
+        _ring(0)  # a no-op while a live task holds slot 0: it is at work and will get to them
+    stale = now - timedelta(seconds=settings.PARLEY_WEBHOOK_EVENT_STALE_SECONDS)
     ids = list(WebhookEvent.all_tenants.filter(processed_at__isnull=True, tenant__isnull=False, received_at__lt=stale,
                                                attempts__lt=MAX_PROCESS_ATTEMPTS)
                .order_by("received_at").values_list("id", flat=True)[:1000])

@@ -192,7 +192,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict = {
     "messages-sweep": {"task": "apps.conversations.tasks.messages_sweep_task", "schedule": 5.0},
     "idempotency-keys-purge": {"task": "apps.api.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
-    "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 10.0},
+    "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 5.0},
     "webhook-deliveries-sweep": {"task": "apps.webhooks.tasks.webhook_deliveries_sweep_task", "schedule": 30.0},
     # Starts due campaigns and keeps a planner and a feeder ringing for every active one.
     "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick_task", "schedule": 1.0},

@@ -41,7 +41,10 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> Any:
+def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = "",
+               describe: Callable[[], str] | None = None) -> Any:
+    """Poll ``check`` until it is truthy; on timeout fail with ``describe()`` (the state that
+    was waited on) when given, else the last value."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -49,7 +52,8 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: flo
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check} (last: {last!r})")
+    state = describe() if describe else f"last: {last!r}"
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check} ({state})")
 
 
 def database_url() -> str:

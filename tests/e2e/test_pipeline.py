@@ -15,6 +15,7 @@ from apps.conversations.services import message_send, messages_sweep, ring_dispa
 from apps.core.scoping import tenant_scope
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.services import phone_number_create
+from apps.providers.services import webhook_events_sweep
 from apps.tenants.services import tenant_create
 from apps.webhooks import signing
 from apps.webhooks.services import webhook_endpoint_create
@@ -121,13 +122,18 @@ def test_worker_killed_mid_send_sends_every_message_exactly_once(e2e_env, e2e_lo
         left: dict[str, int] = {}
 
         def settled() -> bool:
-            messages_sweep()  # what beat does every few seconds
+            # What beat does every few seconds. The killed worker may have held a webhook
+            # processing slot: callbacks stored while its key lives ring nobody until the
+            # webhook sweeper rings again.
+            messages_sweep()
+            webhook_events_sweep()
             left.clear()
             left.update(messages.exclude(status__in=["sent", "delivered", "read"]).values("status")
                         .annotate(n=Count("id")).values_list("status", "n"))
             return not left
 
-        wait_until(settled, what="every message to be sent", timeout=90, interval=1.0)
+        wait_until(settled, what="every message to be sent", timeout=90, interval=1.0,
+                   describe=lambda: f"left by status: {left}")
         stats = emu.control("GET", "stats")
     finally:
         second.stop()

@@ -105,9 +105,38 @@ def test_a_failing_event_keeps_its_error_and_the_sweeper_retries_it(client, meta
     event.save()
     WebhookEvent.all_tenants.filter(pk=event.pk).update(
         received_at=timezone.now() - timedelta(seconds=settings.PARLEY_WEBHOOK_EVENT_STALE_SECONDS + 1))
-    assert webhook_events_sweep() == 1  # eager in tests: processed right away
+    webhook_events_sweep()  # rings for it (eager in tests: processed right away)
     event.refresh_from_db()
     assert event.processed_at is not None and event.error == ""
+
+
+def test_the_sweeper_rings_again_for_callbacks_a_dead_worker_left_unrung(meta_number):
+    """A worker killed while it held a processing slot leaves the slot's key alive for a few
+    seconds; callbacks stored meanwhile ring nobody. The sweeper rings for them once the key
+    has lapsed, without waiting for the per-event stale window."""
+    from django.core.cache import cache
+
+    from apps.providers.services import WEBHOOK_BELL_TTL_SECONDS, _bell_key
+
+    message = MessageFactory(conversation__tenant=meta_number.tenant, conversation__phone_number=meta_number,
+                             status="accepted", provider_message_id="wamid.A")
+    raw = json.dumps(status_payload("777001")).encode()
+    event = WebhookEvent.all_tenants.create(tenant=meta_number.tenant, phone_number=meta_number, provider="meta_cloud",
+                                            body=raw, body_sha256=hashlib.sha256(raw).hexdigest())
+    WebhookEvent.all_tenants.filter(pk=event.pk).update(
+        received_at=timezone.now() - timedelta(seconds=WEBHOOK_BELL_TTL_SECONDS + 1))
+    cache.set(_bell_key(0), 1, timeout=60)  # the dead worker's slot, not yet expired
+    try:
+        assert webhook_events_sweep() == 0
+        event.refresh_from_db()
+        assert event.processed_at is None  # a task is believed at work: nothing rung twice
+        cache.delete(_bell_key(0))  # the key lapses
+        assert webhook_events_sweep() == 0  # rung, not re-enqueued one by one
+    finally:
+        cache.delete(_bell_key(0))
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.error == ""
+    assert Message.objects.for_tenant(meta_number.tenant).get(pk=message.pk).status == "delivered"
 
 
 def test_another_tenants_number_cannot_be_reached_through_a_shared_payload(client, meta_number,
