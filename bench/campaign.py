@@ -34,7 +34,7 @@ from apps.message_templates.models import MessageTemplate
 from . import BenchmarkBroken, Result
 from .data import BATCH, WABA_ID, analyze, wa_id, workspace
 from .procs import HOST, Context, Processes, free_port, group_rss_mb
-from .send import TEMPLATE_BODY, TEMPLATE_LANGUAGE, TEMPLATE_NAME, worst_window
+from .send import TEMPLATE_BODY, TEMPLATE_LANGUAGE, TEMPLATE_NAME, around_worst_window, worst_window
 
 SUMMARY = ("100,000-recipient campaign to the emulator at a 1,000/s budget, status webhooks off then on: "
            "sustained rate, worst second, duplicates, lost")
@@ -225,6 +225,7 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
         "launch_to_first_received_s": (times[0] - launched_at) if times else None, "span_s": span,
         "recipients": counts, "received": len(received), "statuses_wait_s": round(statuses_s, 1),
         "received_per_second": [per_second.get(s, 0) for s in range(max(per_second, default=-1) + 1)],
+        "worst_window": around_worst_window(times),
         "emulator": {k: v for k, v in stats.items() if k not in ("by_recipient", "by_callback_data")},
         "worker_rss_mb": {"start": rss_start, "peak": max(mb for _, mb in rss),
                           "samples": [[round(t - launched_at, 1), round(mb, 1)] for t, mb in rss[::4]]},

@@ -77,10 +77,29 @@ def _emulator_messages(base: str) -> list[dict[str, Any]]:
 
 def worst_window(times: list[float], width: float = 1.0) -> int:
     """The most events in any window [t, t + width) -- over every start, not just whole seconds."""
-    worst = 0
+    return worst_window_at(times, width)[0]
+
+
+def worst_window_at(times: list[float], width: float = 1.0) -> tuple[int, float]:
+    """(the most events in any window [t, t + width), that window's start t)."""
+    worst, at = 0, times[0] if times else 0.0
     for i, start in enumerate(times):
-        worst = max(worst, bisect.bisect_left(times, start + width, lo=i) - i)
-    return worst
+        count = bisect.bisect_left(times, start + width, lo=i) - i
+        if count > worst:
+            worst, at = count, start
+    return worst, at
+
+
+def around_worst_window(times: list[float], width: float = 1.0, step: float = 0.1) -> dict[str, Any]:
+    """Where the worst window fell (seconds from the first event) and the events per ``step``
+    from a second before it to a second after: a burst shows as a tall bar after a gap."""
+    worst, at = worst_window_at(times, width)
+    if not times:
+        return {"count": 0}
+    start = at - 1.0
+    bins = [bisect.bisect_left(times, start + (k + 1) * step) - bisect.bisect_left(times, start + k * step)
+            for k in range(int(round((width + 2.0) / step)))]
+    return {"count": worst, "starts_at_s": round(at - times[0], 3), f"per_{step}s_from_1s_before": bins}
 
 
 def _status_counts(tenant_id: int) -> dict[str, int]:
@@ -184,6 +203,7 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         "span_s": span,
         "ring_to_first_received_s": (times[0] - rung_at) if times else None,
         "received_per_second": [per_second.get(s, 0) for s in range(max(per_second, default=-1) + 1)],
+        "worst_window": around_worst_window(times),
         "statuses": counts,
         "attempts_by_outcome": attempts,
         "emulator": {key: value for key, value in stats.items() if key not in ("by_recipient", "by_callback_data")},

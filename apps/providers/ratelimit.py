@@ -8,15 +8,18 @@ Why the bucket is small
 -----------------------
 A token bucket of capacity ``C`` refilled at ``rate`` tokens/s can grant at most
 ``C + rate * T`` tokens in any window of ``T`` seconds. The target is "never more than 5 % over
-budget in any one-second window", so ``C`` must be at most 5 % of the rate:
-``capacity = max(1, ceil(rate * 0.05))``, i.e. 50 ms of budget. A capacity of a full second
-(the usual choice) would let an idle number burst a whole second's budget and then send a
-second's worth of refill in the same window: twice the budget. Below 20/s the capacity is one
-token, so the bound there is ``rate + 1`` per second (one message cannot be split).
+budget in any one-second window" *as the provider receives the messages*, so ``C`` must be well
+under 5 % of the rate: between taking a token and the provider receiving the message there is
+jitter (a connection coming free, a process scheduled late on either side) that moves a few
+messages into a neighbouring window. ``capacity = max(1, ceil(rate * 0.02))``, i.e. 20 ms of
+budget, leaves the other 3 % for that jitter. A capacity of a full second (the usual choice)
+would let an idle number burst a whole second's budget and then send a second's worth of refill
+in the same window: twice the budget. Below 50/s the capacity is one token, so the bound there
+is ``rate + 1`` per second (one message cannot be split).
 
 The other half of the target, reaching at least 0.95 of the budget under demand, only needs the
-callers to come back before the bucket overflows (tokens beyond the capacity are lost). With 50 ms
-of capacity that is easy: :func:`acquire` sleeps at most until half the bucket has refilled.
+callers to come back before the bucket overflows (tokens beyond the capacity are lost): a caller
+sleeps at most until half the bucket has refilled (:func:`acquire`, :class:`TokenGate`).
 
 Two implementations
 -------------------
@@ -53,7 +56,7 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-BURST_PERCENT = 5
+BURST_PERCENT = 2
 REDIS_KEY_PREFIX = "parley:bucket:"
 FILE_DIR_NAME = "ratelimit"
 
@@ -85,10 +88,10 @@ class TokenBucket(Protocol):
 
 
 def bucket_capacity(rate: float) -> int:
-    """The burst a bucket refilled at ``rate`` tokens/s may hold: 5 % of a second, at least 1."""
+    """The burst a bucket refilled at ``rate`` tokens/s may hold: 2 % of a second, at least 1."""
     _check_rate(rate)
-    # rate * 5 / 100 rather than rate * 0.05: 0.05 is not exact in binary, and 60 * 0.05 is
-    # 3.0000000000000004, whose ceiling would be 4.
+    # rate * 2 / 100 rather than rate * 0.02: the integer arithmetic stays exact for whole rates
+    # (0.02 is not exact in binary; 35 * 0.02 is 0.7000000000000001).
     return max(1, math.ceil(rate * BURST_PERCENT / 100))
 
 
@@ -272,8 +275,8 @@ def acquire(*, key: str, rate: float, want: int, timeout: float) -> int:
     """Block until ``want`` tokens are taken from ``key``'s bucket or ``timeout`` seconds pass;
     return how many were taken (send that many, give the rest back to the queue).
 
-    A sender that claimed 200 rows of a 1,000/s number gets the 50 in the bucket at once and the
-    rest over the next ~150 ms. Between takes it sleeps until the tokens it still needs (at most
+    A sender that claimed 200 rows of a 1,000/s number gets the 20 in the bucket at once and the
+    rest over the next ~180 ms. Between takes it sleeps until the tokens it still needs (at most
     half a bucket, so that a late wake-up loses nothing to overflow) should have refilled, never
     more than :data:`MAX_SLEEP_SLICE` at a time and never past the deadline.
     """
@@ -296,6 +299,38 @@ def acquire(*, key: str, rate: float, want: int, timeout: float) -> int:
         nap = grant.wait_seconds + (batch - 1) / rate
         time.sleep(min(nap, remaining, MAX_SLEEP_SLICE))
     return got
+
+
+class TokenGate:
+    """Tokens handed out as a batch is posted: ``await gate(n)`` takes up to ``n`` tokens from
+    ``key``'s bucket as soon as there are any, so each message can go out the moment its token
+    is taken, and the provider sees exactly the bucket's pace. Returns 0 once ``timeout``
+    seconds have passed since the gate was made without a token (the rest is not sent).
+
+    Sleeps between takes as :func:`acquire` does, on the event loop, so posts already started
+    go on meanwhile."""
+
+    def __init__(self, *, key: str, rate: float, timeout: float) -> None:
+        _check_request(key, rate, 1)
+        self.key, self.rate = key, rate
+        self.deadline = time.monotonic() + timeout
+        self.bucket = get_bucket()
+        self.batch_cap = max(1, bucket_capacity(rate) // 2)
+        self.taken = 0
+
+    async def __call__(self, want: int) -> int:
+        import asyncio
+
+        while True:
+            grant = self.bucket.take(key=self.key, rate=self.rate, want=want)
+            if grant.granted:
+                self.taken += grant.granted
+                return grant.granted
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                return 0
+            nap = grant.wait_seconds + (min(want, self.batch_cap) - 1) / self.rate
+            await asyncio.sleep(min(nap, remaining, MAX_SLEEP_SLICE))
 
 
 def pair_backoff_seconds(attempt: int) -> float:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.conversations.models import Message, MessageAttempt
 from apps.conversations.services import messages_dispatch, messages_sweep
 from apps.conversations.services.dispatch import MAX_ATTEMPTS, _claim
+from apps.core.scoping import tenant_scope
 from apps.providers.backends import locmem
 from apps.providers.exceptions import ProviderPermanentError, ProviderTransientError, ProviderUnknownOutcome
 from tests.factories import CampaignRecipientFactory, MessageFactory, PhoneNumberFactory, TenantFactory
@@ -156,3 +157,27 @@ def test_two_concurrent_claims_never_take_the_same_row():
     assert not set(first) & set(second)
     assert len(first) + len(second) == 60
     assert Message.objects.unscoped().filter(status="sending").count() == 60
+
+
+
+def test_rows_the_tokens_did_not_reach_in_time_go_back_to_the_queue_unsent(scoped, number, open_conversation,
+                                                                          monkeypatch):
+    from apps.conversations.services import dispatch as dispatch_module
+
+    class StingyGate:  # three tokens, then the timeout passes with no more
+        def __init__(self, **kwargs):
+            self.left = 3
+
+        async def __call__(self, want):
+            granted, self.left = min(want, self.left), self.left - min(want, self.left)
+            return granted
+
+    monkeypatch.setattr(dispatch_module, "TokenGate", StingyGate)
+    ids = [m.pk for m in queued(open_conversation, 8)]
+    report = dispatch(number)
+    assert (report.claimed, report.accepted) == (3, 3) and len(locmem.outbox) == 3
+    rows = Message.objects.filter(pk__in=ids).order_by("id")
+    assert [r.status for r in rows] == ["accepted"] * 3 + ["queued"] * 5
+    assert [r.attempt_count for r in rows] == [1] * 3 + [0] * 5  # never posted: no attempt counted
+    assert all(r.next_attempt_at is not None for r in rows[3:])
+    assert MessageAttempt.objects.filter(message_id__in=ids[3:]).count() == 0

@@ -5,6 +5,7 @@ errors, rate limits, a slow answer and a dropped connection."""
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import socket
 import threading
@@ -214,6 +215,7 @@ def test_send_batch_is_concurrent_pooled_and_order_preserving(provider_server, m
         return session
 
     monkeypatch.setattr(backend_base.aiohttp, "ClientSession", counting_session)
+    backend_base.close_batch_transports()  # start from no kept session
     concurrency = 16
     backend = meta_backend(provider_server.url, read_timeout=1.0)
     messages = [text(i) for i in range(200)]
@@ -253,6 +255,35 @@ def test_send_batch_is_concurrent_pooled_and_order_preserving(provider_server, m
     sent = {body["biz_opaque_callback_data"]: body for body in provider_server.bodies}
     assert sent["msg-7"] == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "16505550007",
                              "type": "text", "text": {"body": "hello 7"}, "biz_opaque_callback_data": "msg-7"}
+
+
+def test_send_batch_keeps_its_connections_from_one_batch_to_the_next(provider_server):
+    backend = meta_backend(provider_server.url)
+    first = backend.send_batch([text(i) for i in range(40, 45)], concurrency=4)
+    peers = set(provider_server.peers)
+    assert 1 <= len(peers) <= 4
+    second = backend.send_batch([text(i) for i in range(80, 85)], concurrency=4)
+    # The same pooled connections carried the second batch: no new client port appeared.
+    assert provider_server.peers == peers
+    assert [r.provider_message_id for r in first + second] == [f"wamid.{i}" for i in [*range(40, 45), *range(80, 85)]]
+
+
+def test_a_forked_worker_process_opens_its_own_loop_and_connections(provider_server):
+    backend = meta_backend(provider_server.url)
+    backend.send_batch([text(40)], concurrency=2)
+    parent = backend_base._batch_transport()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what a prefork worker process inherits must not be reused
+        try:
+            ok = backend.send_batch([text(41)], concurrency=2)[0].provider_message_id == "wamid.41"
+            ok = ok and backend_base._batch_transport() is not parent
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert backend_base._batch_transport() is parent
 
 
 def test_send_batch_form_encoded_and_build_failures_keep_their_place(provider_server, settings):

@@ -29,6 +29,7 @@ from apps.providers.ratelimit import (
     Grant,
     RedisTokenBucket,
     TokenBucket,
+    TokenGate,
     acquire,
     bucket_capacity,
     get_bucket,
@@ -118,9 +119,9 @@ def refill_bounds(rate: float, shortest: float, longest: float) -> tuple[int, in
 
 @pytest.mark.parametrize(
     ("rate", "capacity"),
-    [(0.5, 1), (1, 1), (19, 1), (20, 1), (21, 2), (60, 3), (80, 4), (100, 5), (500, 25), (1000, 50)],
+    [(0.5, 1), (1, 1), (20, 1), (50, 1), (51, 2), (60, 2), (80, 2), (100, 2), (350, 7), (500, 10), (1000, 20)],
 )
-def test_capacity_is_five_percent_of_a_second_and_at_least_one_token(rate, capacity):
+def test_capacity_is_two_percent_of_a_second_and_at_least_one_token(rate, capacity):
     assert bucket_capacity(rate) == capacity
 
 
@@ -151,7 +152,7 @@ def test_env_selects_the_implementation(env):
 
 
 @pytest.mark.parametrize("rate", [1, 20, 80, 500, 1000])
-def test_a_new_bucket_holds_five_percent_of_the_rate(env, rate):
+def test_a_new_bucket_holds_two_percent_of_the_rate(env, rate):
     grant = get_bucket().take(key=env.key("new"), rate=rate, want=10_000)
     assert grant.granted == bucket_capacity(rate)
     # The bucket is now exactly empty: the next token is one token's time away.
@@ -159,7 +160,7 @@ def test_a_new_bucket_holds_five_percent_of_the_rate(env, rate):
 
 
 def test_want_beyond_capacity_grants_partially_and_the_wait_is_right(env):
-    bucket, key, rate = get_bucket(), env.key("partial"), 200  # capacity 10
+    bucket, key, rate = get_bucket(), env.key("partial"), 500  # capacity 10
     first = bucket.take(key=key, rate=rate, want=25)
     assert first == Grant(granted=10, wait_seconds=pytest.approx(1 / rate, abs=2e-6))
 
@@ -172,10 +173,10 @@ def test_want_beyond_capacity_grants_partially_and_the_wait_is_right(env):
 
 
 def test_refill_is_continuous_at_the_rate(env):
-    bucket, key, rate = get_bucket(), env.key("refill"), 1000  # capacity 50
-    drained, previous_before, previous_after = timed_take(bucket, key=key, rate=rate, want=50)
-    assert drained.granted == 50
-    for pause in (0.005, 0.02, 0.012):
+    bucket, key, rate = get_bucket(), env.key("refill"), 1000  # capacity 20
+    drained, previous_before, previous_after = timed_take(bucket, key=key, rate=rate, want=20)
+    assert drained.granted == 20
+    for pause in (0.004, 0.01, 0.007):
         time.sleep(pause)
         grant, before, after = timed_take(bucket, key=key, rate=rate, want=10_000)
         # The bucket's two decisions lie inside the two calls, so the time it saw between them
@@ -188,9 +189,9 @@ def test_refill_is_continuous_at_the_rate(env):
 
 
 def test_refill_stops_at_capacity(env):
-    bucket, key, rate = get_bucket(), env.key("cap"), 100  # capacity 5
+    bucket, key, rate = get_bucket(), env.key("cap"), 250  # capacity 5
     assert bucket.take(key=key, rate=rate, want=5).granted == 5
-    time.sleep(0.2)  # 20 tokens' worth of time
+    time.sleep(0.2)  # 50 tokens' worth of time
     assert bucket.take(key=key, rate=rate, want=100).granted == 5
 
 
@@ -208,8 +209,8 @@ def test_keys_are_isolated(env):
 
 def test_want_zero_takes_nothing(env):
     bucket, key = get_bucket(), env.key("zero")
-    assert bucket.take(key=key, rate=100, want=0) == Grant(granted=0, wait_seconds=0.0)
-    assert bucket.take(key=key, rate=100, want=5).granted == 5
+    assert bucket.take(key=key, rate=250, want=0) == Grant(granted=0, wait_seconds=0.0)
+    assert bucket.take(key=key, rate=250, want=5).granted == 5
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -287,11 +288,57 @@ def test_acquire_gives_up_at_the_timeout_with_what_it_has(env):
 
 
 def test_acquire_with_no_timeout_takes_once(env):
-    assert acquire(key=env.key("once"), rate=100, want=50, timeout=0) == 5
+    assert acquire(key=env.key("once"), rate=250, want=50, timeout=0) == 5
 
 
 def test_acquire_of_nothing_returns_at_once(env):
     assert acquire(key=env.key("nothing"), rate=100, want=0, timeout=5) == 0
+
+
+def test_a_gate_hands_out_tokens_as_they_come_and_posts_keep_the_pace(env, monkeypatch):
+    import asyncio
+
+    counting = CountingBucket(get_bucket())
+    monkeypatch.setattr(ratelimit, "get_bucket", lambda: counting)
+    rate, want = 1000, 300
+    gate = TokenGate(key=env.key("gate"), rate=rate, timeout=10)
+    stamps: list[tuple[float, int]] = []
+
+    async def drain() -> None:
+        left = want
+        while left:
+            granted = await gate(left)
+            assert 1 <= granted <= left
+            stamps.append((time.monotonic(), granted))
+            left -= granted
+
+    began = time.monotonic()
+    asyncio.run(drain())
+    assert gate.taken == want
+    # The first grant is the bucket's burst; after it, no span of the run handed out more than
+    # the rate allows (plus one burst), so posts made at once keep the bucket's pace.
+    assert stamps[0][1] == bucket_capacity(rate)
+    for i, (t_i, _) in enumerate(stamps):
+        for t_j, _ in stamps[i:]:
+            handed = sum(n for t, n in stamps if t_i <= t <= t_j)
+            assert handed <= rate * (t_j - t_i) + 2 * bucket_capacity(rate) + 1
+    assert time.monotonic() - began >= (want - bucket_capacity(rate)) / rate - 0.001
+    assert counting.calls <= 100, counting.calls  # it slept between takes (a token a call would be ~280)
+
+
+def test_a_gate_grants_nothing_once_its_timeout_has_passed(env):
+    import asyncio
+
+    gate = TokenGate(key=env.key("gate-timeout"), rate=10, timeout=0.25)  # capacity 1
+
+    async def drain() -> list[int]:
+        return [await gate(50) for _ in range(5)]
+
+    began = time.monotonic()
+    grants = asyncio.run(drain())
+    assert grants[0] == 1 and grants[-1] == 0
+    assert 1 <= sum(grants) <= 1 + math.floor(10 * (time.monotonic() - began))
+    assert time.monotonic() - began >= 0.25
 
 
 def test_acquire_rejects_a_negative_timeout(env):

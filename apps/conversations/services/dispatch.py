@@ -1,9 +1,10 @@
-"""Sending: claim a batch of queued rows, take tokens from the number's bucket, post them
-concurrently, record every answer in bulk. Plus the sweeper that keeps the database, not
+"""Sending: claim a batch of queued rows, post each one the moment it gets a token from the
+number's bucket (concurrently, over pooled connections), record every answer in bulk. Plus the sweeper that keeps the database, not
 the broker, the record of what still has to go out (design.md, "Exactly once, honestly").
 
 Row states on the way out:
   queued  --claim-->  sending  --answer-->  accepted | queued (transient, backoff) | failed
+  sending (no token in time: never posted)  -->  queued again at once, the attempt not counted
   sending (no answer: the POST may have gone out) stays put until a status webhook adopts it
   through biz_opaque_callback_data, or the reconciliation window passes with no word: only
   then is it queued again.
@@ -36,7 +37,7 @@ from apps.providers.exceptions import (
     ProviderUnknownOutcome,
 )
 from apps.providers.outbound import OutboundMessage, SendResult
-from apps.providers.ratelimit import acquire, pair_backoff_seconds
+from apps.providers.ratelimit import TokenGate, pair_backoff_seconds
 
 from .media import media_provider_id
 from .status_apply import bulk_update_rows
@@ -116,11 +117,13 @@ def _claim(*, number: PhoneNumber, limit: int) -> list[int]:
         return ids
 
 
-def _due_count(*, number: PhoneNumber, limit: int) -> int:
-    """How many rows (up to ``limit``) are waiting, without locking them."""
-    return len(Message.objects.for_tenant(number.tenant_id).filter(
-        phone_number=number, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now(),
-    ).values_list("id", flat=True)[:limit])
+def _unclaim(*, number: PhoneNumber, ids: list[int]) -> None:
+    """Give back claimed rows that were never posted: nothing went out, so they are simply
+    queued again, their attempt not counted."""
+    now = timezone.now()
+    Message.objects.for_tenant(number.tenant_id).filter(id__in=ids, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED, attempt_count=F("attempt_count") - 1, next_attempt_at=now, status_updated_at=now,
+        updated_at=now)
 
 
 def _outbound(message: Message, templates: dict[tuple[str, str], MessageTemplate]) -> OutboundMessage:
@@ -151,24 +154,23 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
     size = batch_size_for(number)
     key = f"number:{number.pk}"
     while True:
-        # Tokens first, rows second: a row is claimed only when it can be posted at once, so a
-        # crash leaves as few rows as possible in `sending` with nothing sent.
-        due = _due_count(number=number, limit=size)
-        if not due:
-            break
-        waited = time.monotonic()
-        granted = acquire(key=key, rate=number.messages_per_second, want=due,
-                          timeout=max(1.0, 3 * due / number.messages_per_second))
-        waited = time.monotonic() - waited
-        ids = _claim(number=number, limit=granted) if granted else []
+        # Rows first, then each row is posted the moment its token is taken from the number's
+        # bucket (shared by every worker): the provider sees exactly the bucket's pace, and a
+        # batch takes as long as its tokens do, no longer. Rows the tokens did not reach in
+        # time are given back to the queue, unsent.
+        ids = _claim(number=number, limit=size)
         if not ids:
             break
         report.claimed += len(ids)
-        # Post at the pace the tokens came (other workers share the bucket), not in one burst:
-        # the provider then sees the budget in every second, shifted by one batch.
-        spacing = waited / len(ids)
-        _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report, spacing=spacing)
+        gate = TokenGate(key=key, rate=number.messages_per_second,
+                         timeout=max(2.0, 8 * len(ids) / number.messages_per_second))
+        unposted = _send_and_record(number=number, backend=backend, ids=ids, task_id=task_id, report=report,
+                                    gate=gate)
         report.batches += 1
+        if unposted:
+            _unclaim(number=number, ids=unposted)
+            report.claimed -= len(unposted)
+            break
         if time.monotonic() >= deadline:
             break
     more = Message.objects.for_tenant(tenant_id).filter(
@@ -179,7 +181,9 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
 
 
 def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: str, report: DispatchReport,
-                     spacing: float = 0.0) -> None:
+                     gate=None) -> list[int]:
+    """Post the claimed rows (as ``gate`` allows) and record the answers; returns the ids of
+    rows left unposted, to be given back to the queue."""
     messages = list(Message.objects.for_tenant(number.tenant_id).filter(id__in=ids)
                     .select_related("contact", "media").order_by("id"))
     names = {m.content.get("name") for m in messages if m.type == Message.Type.TEMPLATE}
@@ -208,9 +212,15 @@ def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: s
             prepared = dataclasses.replace(prepared, content={**message.content, "id": uploaded[message.media_id]})
         outbound.append(prepared)
         sendable.append(message)
-    for message, result in zip(sendable, backend.send_batch(outbound, spacing=spacing) if outbound else [], strict=True):
-        results[message.pk] = result
-    record_send_results(number=number, messages=messages, results=results, task_id=task_id, report=report)
+    unposted: list[int] = []
+    for message, result in zip(sendable, backend.send_batch(outbound, gate=gate) if outbound else [], strict=True):
+        if result is None:
+            unposted.append(message.pk)
+        else:
+            results[message.pk] = result
+    record_send_results(number=number, messages=[m for m in messages if m.pk in results], results=results,
+                        task_id=task_id, report=report)
+    return unposted
 
 
 def _uses_stored_media(message: Message) -> bool:

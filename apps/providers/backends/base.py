@@ -6,8 +6,8 @@
     answer  = <HTTP transport>                   # ProviderTransientError / ProviderUnknownOutcome
     result  = self.parse_send_response(answer.status_code, answer.headers, answer.body, request, message)
 
-``send_batch()`` does the same for many messages concurrently over one pooled aiohttp session:
-the throughput path. ``send()`` uses a module-level pooled ``requests.Session``.
+``send_batch()`` does the same for many messages concurrently over a pooled aiohttp session kept
+from one batch to the next: the throughput path. ``send()`` uses a module-level pooled ``requests.Session``.
 
 Both transports tell apart a failure *before* the request left (connection refused, DNS, TLS,
 connect timeout → ``ProviderTransientError``, safe to retry) from one *after* it was sent (read
@@ -17,13 +17,14 @@ timeout, connection dropped mid-answer → ``ProviderUnknownOutcome``, never ret
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import email.utils
 import json as jsonlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -303,14 +304,16 @@ class BaseBackend:
 
     def send_batch(
         self, messages: Sequence[OutboundMessage], *, concurrency: int = DEFAULT_BATCH_CONCURRENCY,
-        spacing: float = 0.0,
-    ) -> list[SendResult | ProviderError]:
-        """Send many messages concurrently over one pooled aiohttp session.
+        gate: Callable[[int], Awaitable[int]] | None = None,
+    ) -> list[SendResult | ProviderError | None]:
+        """Send many messages concurrently over a pooled aiohttp session.
 
-        ``spacing`` starts request k no earlier than k × spacing seconds after the first, so a
-        batch leaves at the pace its rate-limit tokens arrived instead of in one burst.
-        Returns one entry per message, in input order: a SendResult or the ProviderError that
-        message met (a message that cannot be built is never posted).
+        ``gate``, when given, paces the batch: ``await gate(n)`` grants up to ``n`` more sends
+        (a rate limiter's tokens, see apps.providers.ratelimit.TokenGate) and each granted
+        message is posted at once; when the gate grants 0, the messages not yet posted are left
+        alone. Returns one entry per message, in input order: a SendResult, the ProviderError
+        that message met (a message that cannot be built is never posted), or None for a
+        message the gate left unposted (nothing was sent: it may simply go again later).
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -322,11 +325,10 @@ class BaseBackend:
             except ProviderError as exc:
                 results[index] = exc
         if prepared:
-            _run_coroutine(self._send_prepared(prepared, messages, results, concurrency, spacing))
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
-            raise RuntimeError(f"send_batch left messages without a result: {missing}")
-        return [r for r in results if r is not None]
+            posted = _run_coroutine(self._send_prepared(prepared, messages, results, concurrency, gate))
+            if posted < len(prepared) and gate is None:
+                raise RuntimeError("send_batch left messages unposted without a gate")
+        return results
 
     async def _send_prepared(
         self,
@@ -334,33 +336,44 @@ class BaseBackend:
         messages: Sequence[OutboundMessage],
         results: list[SendResult | ProviderError | None],
         concurrency: int,
-        spacing: float = 0.0,
-    ) -> None:
-        connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, keepalive_timeout=30)
+        gate: Callable[[int], Awaitable[int]] | None,
+    ) -> int:
+        """Post what the gate grants (everything without one); returns how many were posted."""
+        session = await _batch_session(concurrency)
         # sock_connect, not connect: waiting for a free pooled connection is not a timeout.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as session:
 
-            started = time.monotonic()
+        outgoing = _Outgoing()
 
-            async def one(position: int, index: int, request: ProviderRequest) -> None:
-                if spacing > 0:
-                    delay = started + position * spacing - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                try:
-                    answer = await self._perform_async(session, request)
-                    result = self.parse_send_response(
-                        answer.status_code, answer.headers, answer.body, request, messages[index]
-                    )
-                    results[index] = replace(result, duration_ms=answer.duration_ms)
-                except ProviderError as exc:
-                    results[index] = exc
+        async def one(index: int, request: ProviderRequest) -> None:
+            mark = outgoing.start()
+            try:
+                answer = await self._perform_async(session, request, timeout, mark)
+                result = self.parse_send_response(
+                    answer.status_code, answer.headers, answer.body, request, messages[index]
+                )
+                results[index] = replace(result, duration_ms=answer.duration_ms)
+            except ProviderError as exc:
+                results[index] = exc
+            finally:
+                mark.written()
 
-            await asyncio.gather(*(one(position, index, request)
-                                   for position, (index, request) in enumerate(prepared)))
+        posts: list[asyncio.Task] = []
+        posted = 0
+        while posted < len(prepared):
+            if gate is not None:
+                # Ask for more tokens only once the posts already granted are on the wire: a
+                # post that waits for a connection (a cold start, every pooled connection busy)
+                # would otherwise go out late and bunch with the next ones, and the provider
+                # would see more than the budget in a second.
+                await outgoing.at_most(GATE_UNSENT_LIMIT)
+            granted = len(prepared) - posted if gate is None else await gate(len(prepared) - posted)
+            if granted <= 0:
+                break
+            posts += [asyncio.ensure_future(one(index, request)) for index, request in prepared[posted:posted + granted]]
+            posted += granted
+        await asyncio.gather(*posts)
+        return posted
 
     # -- transports -----------------------------------------------------------------------
 
@@ -389,13 +402,15 @@ class BaseBackend:
             duration_ms=int((time.monotonic() - started) * 1000),
         )
 
-    async def _perform_async(self, session: aiohttp.ClientSession, request: ProviderRequest) -> HttpAnswer:
+    async def _perform_async(self, session: aiohttp.ClientSession, request: ProviderRequest,
+                             timeout: aiohttp.ClientTimeout, mark: _PostMark | None = None) -> HttpAnswer:
         if request.files is not None:
             raise ValueError("send_batch does not upload files")
         started = time.monotonic()
         try:
             async with session.request(request.method, request.url, headers=request.headers,
-                                       data=request.body_bytes()) as response:
+                                       data=request.body_bytes(), timeout=timeout,
+                                       trace_request_ctx=mark) as response:
                 body = await response.read()
                 status_code = response.status
                 headers = {k.lower(): v for k, v in response.headers.items()}
@@ -530,11 +545,129 @@ class BaseBackend:
         raise NotImplementedError(f"{type(self).__name__}.check_connection")
 
 
+# A gated batch asks for more tokens only while at most this many granted posts are still
+# waiting to be written (for a connection to open or come free).
+GATE_UNSENT_LIMIT = 8
+
+
+class _PostMark:
+    """One post of a batch, until its request headers are on the wire (or it fails first)."""
+
+    __slots__ = ("outgoing", "pending")
+
+    def __init__(self, outgoing: _Outgoing) -> None:
+        self.outgoing, self.pending = outgoing, True
+
+    def written(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.outgoing.unsent -= 1
+            self.outgoing.changed.set()
+
+
+class _Outgoing:
+    """How many of a batch's posts are granted but not yet written."""
+
+    def __init__(self) -> None:
+        self.unsent = 0
+        self.changed = asyncio.Event()
+
+    def start(self) -> _PostMark:
+        self.unsent += 1
+        return _PostMark(self)
+
+    async def at_most(self, limit: int) -> None:
+        while self.unsent > limit:
+            self.changed.clear()
+            await self.changed.wait()
+
+
+async def _on_headers_sent(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    mark = context.trace_request_ctx
+    if isinstance(mark, _PostMark):
+        mark.written()
+
+
+_HEADERS_SENT = aiohttp.TraceConfig()
+_HEADERS_SENT.on_request_headers_sent.append(_on_headers_sent)
+_HEADERS_SENT.freeze()
+
+
+# The batch transport keeps one event loop per thread (a worker process has one) and, on it, one
+# pooled aiohttp session per concurrency: the connections to the provider stay open from one
+# batch to the next instead of being opened again for every batch. A pooled connection idle for
+# longer than BATCH_KEEPALIVE_SECONDS is closed rather than reused, well inside the keep-alive
+# servers allow (Meta's Graph API and the emulator keep idle connections far longer), so a POST
+# is not written onto a connection the server has already dropped.
+BATCH_KEEPALIVE_SECONDS = 10.0
+
+
+class _BatchTransport:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.sessions: dict[int, aiohttp.ClientSession] = {}
+
+    def usable(self) -> bool:
+        return self.pid == os.getpid() and not self.loop.is_closed()
+
+    async def session(self, concurrency: int) -> aiohttp.ClientSession:
+        session = self.sessions.get(concurrency)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency,
+                                             keepalive_timeout=BATCH_KEEPALIVE_SECONDS)
+            session = self.sessions[concurrency] = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}, trace_configs=[_HEADERS_SENT])
+        return session
+
+    def close(self) -> None:
+        if not self.usable():
+            return
+        sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            self.loop.run_until_complete(session.close())
+        self.loop.close()
+
+
+_batch_local = threading.local()
+_batch_transports: list[_BatchTransport] = []
+
+
+def _batch_transport() -> _BatchTransport:
+    transport = getattr(_batch_local, "transport", None)
+    if transport is None or not transport.usable():
+        transport = _batch_local.transport = _BatchTransport()
+        _batch_transports.append(transport)
+    return transport
+
+
+async def _batch_session(concurrency: int) -> aiohttp.ClientSession:
+    """The running thread's pooled session for ``concurrency``."""
+    return await _batch_transport().session(concurrency)
+
+
+@atexit.register
+def close_batch_transports() -> None:
+    """Close the kept sessions and loops (at exit, so aiohttp has no unclosed session to warn of)."""
+    while _batch_transports:
+        _batch_transports.pop().close()
+
+
 def _run_coroutine(coro: Any) -> Any:
-    """asyncio.run, also from a thread that already runs an event loop."""
+    """Run a batch coroutine on this thread's kept loop; from a thread that already runs an event
+    loop, on a helper thread whose loop and sessions are closed when it ends."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return _batch_transport().loop.run_until_complete(coro)
+
+    def helper() -> Any:
+        transport = _batch_transport()
+        try:
+            return transport.loop.run_until_complete(coro)
+        finally:
+            _batch_transports.remove(transport)
+            transport.close()
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(helper).result()

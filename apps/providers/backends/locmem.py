@@ -7,13 +7,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from apps.providers.exceptions import ProviderError
 from apps.providers.outbound import OutboundMessage, SendResult
 
-from .base import BaseBackend
+from .base import BaseBackend, _run_coroutine
 
 # Trusted by test settings (PARLEY_TRUSTED_MEDIA_HOSTS); it never resolves.
 MEDIA_HOST = "media.locmem.invalid"
@@ -54,13 +54,24 @@ class LocmemBackend(BaseBackend):
         return self._answer(message)
 
     def send_batch(self, messages: Sequence[OutboundMessage], *, concurrency: int = 64,
-                   spacing: float = 0.0) -> list[SendResult | ProviderError]:
-        results: list[SendResult | ProviderError] = []
-        for message in messages:
-            try:
-                results.append(self._answer(message))
-            except ProviderError as exc:
-                results.append(exc)
+                   gate: Callable[[int], Awaitable[int]] | None = None) -> list[SendResult | ProviderError | None]:
+        """As the real backends: what ``gate`` grants is "posted" (recorded), the rest is None."""
+        results: list[SendResult | ProviderError | None] = [None] * len(messages)
+
+        async def post() -> None:
+            posted = 0
+            while posted < len(messages):
+                granted = len(messages) - posted if gate is None else await gate(len(messages) - posted)
+                if granted <= 0:
+                    return
+                for index in range(posted, min(len(messages), posted + granted)):
+                    try:
+                        results[index] = self._answer(messages[index])
+                    except ProviderError as exc:
+                        results[index] = exc
+                posted += granted
+
+        _run_coroutine(post())
         return results
 
     def get_media_url(self, media_id: str) -> dict[str, Any]:
