@@ -8,7 +8,6 @@ from django.utils import timezone
 from apps.conversations.models import Message, MessageAttempt
 from apps.conversations.services import messages_dispatch, messages_sweep
 from apps.conversations.services.dispatch import MAX_ATTEMPTS, _claim
-from apps.core.scoping import tenant_scope
 from apps.providers.backends import locmem
 from apps.providers.exceptions import ProviderPermanentError, ProviderTransientError, ProviderUnknownOutcome
 from tests.factories import CampaignRecipientFactory, MessageFactory, PhoneNumberFactory, TenantFactory

@@ -5,8 +5,8 @@ errors, rate limits, a slow answer and a dropped connection."""
 from __future__ import annotations
 
 import asyncio
-import os
 import json
+import os
 import socket
 import threading
 import time
