@@ -4,7 +4,7 @@ The campaign never sends anything itself. A short feed task (a few seconds, then
 turns pending recipients into ``Message(queued)`` rows in bulk -- conversation, campaign
 recipient link and rendered template content included -- and rings the number's dispatch task,
 which takes tokens from the number's bucket, posts, records and retries (apps/conversations/
-services/dispatch.py). Only a bounded lead of queued messages (about a second of the pace) is
+services/dispatch.py). Only a bounded lead of queued messages (about two seconds of the pace) is
 kept ahead of the dispatcher, so a pause or a cancel has little to hold back and takes effect at
 once: a paused campaign stops feeding and its not-yet-claimed queued messages are held
 (``next_attempt_at`` cleared, which the dispatcher and the sweeper skip); a cancelled one fails
@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from apps.conversations import statuses
 from apps.conversations.models import Conversation, Message
+from apps.core.statistics import analyze
 from apps.providers.ratelimit import acquire
 
 from .models import Campaign, CampaignRecipient
@@ -54,7 +55,7 @@ MESSAGED = (statuses.QUEUED, statuses.SENDING, statuses.ACCEPTED, statuses.SENT,
 # Provider errors that pause the whole campaign rather than fail one recipient.
 PAUSE_CODES = {131048, 131049}
 
-LEAD_SECONDS = 1.0
+LEAD_SECONDS = 2.0
 FEED_BATCH = 500
 FEED_IDLE_SLEEP = 0.05
 FEED_BELL_TTL = 10
@@ -108,9 +109,11 @@ def in_quiet_hours(campaign: Campaign, *, now: datetime | None = None) -> bool:
 # --- hold and release ----------------------------------------------------------------------
 
 def _campaign_messages(campaign: Campaign):
+    # A join on the recipient's primary key, not ``campaign_recipient IN (subquery)``: with the
+    # statistics of a recipients table still filling, PostgreSQL planned the subquery as a scan
+    # of every recipient of the campaign for each queued message, seconds per feed.
     return Message.objects.for_tenant(campaign.tenant_id).filter(
-        campaign_recipient__in=CampaignRecipient.objects.for_tenant(campaign.tenant_id).filter(
-            campaign_id=campaign.pk, status=CampaignRecipient.Status.QUEUED).values("id"))
+        campaign_recipient__campaign_id=campaign.pk, campaign_recipient__status=CampaignRecipient.Status.QUEUED)
 
 
 def hold_queued(campaign: Campaign) -> int:
@@ -169,9 +172,20 @@ class FeedReport:
 
 
 def _lock_campaign(campaign_id: int, tenant_id: int) -> str | None:
-    """The campaign's status, with its row locked; None when someone else holds the lock (the
-    planner writing a chunk, a pause): the feeder comes back a moment later instead of queueing
-    up behind it and keeping a worker process waiting."""
+    """The campaign's status, with its row locked against a status change; None when a pause, a
+    cancel or a resume holds it: the feeder comes back a moment later instead of queueing up
+    behind it and keeping a worker process waiting.
+
+    On PostgreSQL the lock is FOR KEY SHARE: it conflicts with the FOR UPDATE that pause, cancel
+    and resume take (so either they see the messages this feed makes, or this feed sees their
+    status), but not with the planner, whose chunks lock the row FOR NO KEY UPDATE. Feeding
+    goes on while a large audience is still being planned."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT status FROM {Campaign._meta.db_table} WHERE tenant_id = %s AND id = %s "
+                           "FOR KEY SHARE SKIP LOCKED", [tenant_id, campaign_id])
+            row = cursor.fetchone()
+        return row[0] if row else None
     qs = Campaign.objects.for_tenant(tenant_id).filter(pk=campaign_id)
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True)
@@ -247,11 +261,23 @@ def _unclaimed_count(*, campaign: Campaign, limit: int) -> int:
                .values_list("id", flat=True)[:limit])
 
 
+# A campaign adds messages (and conversations) faster than autovacuum comes round to analyze
+# them (apps/core/statistics.py): the feeder refreshes the statistics after its first couple of
+# thousand messages, then every STATISTICS_EVERY.
+STATISTICS_FIRST, STATISTICS_EVERY = 2_000, 25_000
+
+
+def _statistics_due(before: int, after: int) -> bool:
+    if before < STATISTICS_FIRST <= after:
+        return True
+    return after // STATISTICS_EVERY > before // STATISTICS_EVERY
+
+
 def campaign_feed(*, tenant_id: int, campaign_id: int, time_budget: float | None = None) -> FeedReport:
     """One feed task's work: feed, keep the lead, watch for completion, for at most
     ``time_budget`` seconds; then ring again if the campaign is still running."""
     report = FeedReport()
-    budget = settings.PARLEY_DISPATCH_TIME_BUDGET if time_budget is None else time_budget
+    budget = settings.PARLEY_CAMPAIGN_FEED_TIME_BUDGET if time_budget is None else time_budget
     deadline = time.monotonic() + budget
     last_reconcile = 0.0
     try:
@@ -280,6 +306,8 @@ def campaign_feed(*, tenant_id: int, campaign_id: int, time_budget: float | None
                 want = acquire(key=f"campaign:{campaign.pk}", rate=pace, want=max(1, min(FEED_BATCH, pace // 4)),
                                timeout=0.25)
             fed = feed_batch(campaign=campaign, lead=lead, want=want) if want != 0 else 0
+            if _statistics_due(report.fed, report.fed + fed):
+                analyze(Message, Conversation, CampaignRecipient)
             report.fed += fed
             report.batches += 1 if fed else 0
             if not fed:

@@ -13,7 +13,9 @@ Every recipient ends ``pending`` with its resolved variables, or ``skipped`` wit
 opted out, invalid number, duplicate (the same contact twice in this campaign), missing variable,
 or already messaged by this campaign (the contact's earlier row in this campaign has a message).
 Nothing is held in memory beyond one chunk. A planning task works for a few seconds and rings
-again; feeding starts as soon as the first chunk is committed.
+again; feeding starts as soon as the first chunk is committed. Planning keeps about
+PLAN_AHEAD_SECONDS of sending ahead of the feeder and no more: a large audience is planned
+alongside the sending instead of all at once, so the two do not fight over the CPU at the start.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from apps.contacts.models import Contact, Segment
 from apps.contacts.selectors import contact_filter
 from apps.core.exceptions import ApplicationError
 from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
+from apps.core.statistics import analyze
 from apps.tenants.models import Tenant
 
 from .dispatch import MESSAGED
@@ -43,6 +46,7 @@ logger = logging.getLogger(__name__)
 CHUNK = 1000
 STOP = -1  # a step's answer when the campaign may no longer be planned
 PLAN_BELL_TTL = 30
+PLAN_AHEAD_SECONDS = 20  # of the campaign's pace, planned and waiting to be fed
 PLANNABLE = (Campaign.Status.PLANNING, Campaign.Status.PAUSED)
 SKIP = CampaignRecipient.SkipReason
 _CONTACT_FIELDS = ("id", "wa_id", "name", "profile_name", "attributes", "opt_in_status")
@@ -102,12 +106,25 @@ class PlanReport:
     chunks: int = 0
     planned: int = 0
     done: bool = False
+    ahead: bool = False  # stopped because enough is planned for now
+
+
+def _far_enough_ahead(campaign: Campaign) -> bool:
+    """Whether PLAN_AHEAD_SECONDS of the campaign's pace are planned and not yet fed."""
+    from .dispatch import effective_pace
+
+    ahead = PLAN_AHEAD_SECONDS * effective_pace(campaign)
+    waiting = CampaignRecipient.objects.for_tenant(campaign.tenant_id).filter(
+        campaign_id=campaign.pk, status=CampaignRecipient.Status.PENDING).values_list("id", flat=True)[:ahead]
+    return len(waiting) >= ahead
 
 
 def _lock_plannable(campaign: Campaign) -> bool:
+    # FOR NO KEY UPDATE where there is one: a pause or a cancel (FOR UPDATE) waits for the
+    # chunk, while the feeder (FOR KEY SHARE, see dispatch._lock_campaign) goes on meanwhile.
     qs = Campaign.objects.for_tenant(campaign.tenant_id).filter(pk=campaign.pk)
     if connection.features.has_select_for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(no_key=connection.features.has_select_for_no_key_update)
     row = qs.values_list("status", "planned_at").first()
     return bool(row) and row[0] in PLANNABLE and row[1] is None
 
@@ -220,6 +237,9 @@ def campaign_plan(*, tenant_id: int, campaign_id: int, time_budget: float | None
         for step in (_plan_audience_chunk, _plan_explicit_chunk):
             while True:
                 cache.set(_plan_bell(campaign_id), 1, timeout=PLAN_BELL_TTL)  # the lease, while alive
+                if _far_enough_ahead(campaign):
+                    report.ahead = True
+                    return report  # the campaign tick rings planning again every second
                 try:
                     planned = step(campaign=campaign, names=names)
                 except ApplicationError as exc:  # the audience cannot be resolved any more
@@ -233,6 +253,8 @@ def campaign_plan(*, tenant_id: int, campaign_id: int, time_budget: float | None
                     return report
                 report.chunks += 1
                 report.planned += planned
+                if report.chunks in STATISTICS_AFTER_CHUNKS:
+                    analyze(CampaignRecipient)
                 if time.monotonic() >= deadline:
                     return report
         _finish(campaign)
@@ -240,13 +262,21 @@ def campaign_plan(*, tenant_id: int, campaign_id: int, time_budget: float | None
         return report
     finally:
         cache.delete(_plan_bell(campaign_id))
-        if not report.done:
+        if not report.done and not report.ahead:
             ring_plan(tenant_id=tenant_id, campaign_id=campaign_id)
+
+
+# The feeder starts while planning goes on, and PostgreSQL's own analyze comes a minute or more
+# after a bulk insert (apps/core/statistics.py): until then the planner believes the campaign has
+# a handful of recipients and picks plans that walk all of them. Fresh statistics after the first
+# chunks of each planning task, and at the end.
+STATISTICS_AFTER_CHUNKS = (1, 10, 50)
 
 
 def _finish(campaign: Campaign) -> None:
     from .dispatch import ring_feed
 
+    analyze(CampaignRecipient)
     now = timezone.now()
     with transaction.atomic():
         scoped = Campaign.objects.for_tenant(campaign.tenant_id).filter(pk=campaign.pk, planned_at__isnull=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection, reset_queries, transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact, ContactTag, Tag
 from apps.conversations.models import CannedResponse, Conversation, ConversationLabel, Label, Message
 from apps.core.scoping import tenant_scope
+from apps.core.statistics import analyze
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
 from apps.phone_numbers.services import phone_number_create
@@ -200,16 +201,8 @@ def seed_large(*, conversations: int = LARGE_CONVERSATIONS,
             reset_queries()
             if progress:
                 progress(min(first + batch, conversations), conversations)
-        _analyze(Contact, Conversation, ConversationLabel, Message)
+        analyze(Contact, Conversation, ConversationLabel, Message, sqlite=True)
     return tenant, True
-
-
-def _analyze(*models) -> None:
-    """Fresh planner statistics after a bulk load: without them the database guesses (and on
-    PostgreSQL, autovacuum may take a while to come round)."""
-    with connection.cursor() as cursor:
-        for model in models:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 @transaction.atomic

@@ -218,6 +218,9 @@ WHATSAPP_BACKENDS = {
 # nobody picked up counts as lost by the broker; how long a row may sit in `sending` with no
 # answer and no status webhook before it is resent (design.md, "Exactly once, honestly").
 PARLEY_DISPATCH_TIME_BUDGET = float(env_str("PARLEY_DISPATCH_TIME_BUDGET", "5"))
+# A running campaign's feeder stays in its worker process this long before handing over: every
+# handover puts the feed task back in the queue behind whatever the worker has waiting.
+PARLEY_CAMPAIGN_FEED_TIME_BUDGET = float(env_str("PARLEY_CAMPAIGN_FEED_TIME_BUDGET", "60"))
 PARLEY_QUEUED_STALE_SECONDS = env_int("PARLEY_QUEUED_STALE_SECONDS", 10)
 PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120)
 # Hosts media may be downloaded from although they are not public (besides each number's own

@@ -1,10 +1,12 @@
 """Feeding campaigns into the send pipeline (locmem backend), pause / resume / cancel, spam-rate
 pauses, completion and its webhooks, replies."""
 
+import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.campaigns.dispatch import campaign_feed, feed_batch
@@ -203,3 +205,38 @@ def test_a_retry_that_comes_back_after_a_pause_or_cancel_is_held_by_the_tick(sco
     campaigns_tick()
     assert Message.objects.for_tenant(scoped).get(pk=claimed[1]).status == "failed"
     assert messages_dispatch(tenant_id=scoped.pk, phone_number_id=number.pk, time_budget=0).claimed == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row lock modes are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_the_feeder_goes_on_beside_the_planner_but_not_beside_a_pause():
+    """A chunk of planning locks the campaign FOR NO KEY UPDATE, which the feeder's FOR KEY SHARE
+    does not wait for; a pause (FOR UPDATE) makes the feeder skip and come back."""
+    from apps.campaigns.dispatch import _lock_campaign
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(no_key: bool) -> None:
+        try:
+            with transaction.atomic():
+                list(Campaign.objects.for_tenant(campaign.tenant_id).filter(pk=campaign.pk)
+                     .select_for_update(no_key=no_key).values_list("id", flat=True))
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    for no_key, expected in ((True, Campaign.Status.RUNNING), (False, None)):
+        held.clear()
+        release.clear()
+        holder = threading.Thread(target=hold, args=(no_key,))
+        holder.start()
+        try:
+            assert held.wait(10)
+            with transaction.atomic():
+                assert _lock_campaign(campaign.pk, campaign.tenant_id) == expected
+        finally:
+            release.set()
+            holder.join()

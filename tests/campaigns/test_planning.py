@@ -106,3 +106,28 @@ def test_a_deleted_segment_fails_the_campaign_with_a_reason(scoped, number, temp
     segment.delete()
     plan(campaign)
     assert campaign.status == Campaign.Status.FAILED and "segment" in campaign.status_reason
+
+
+def test_planning_keeps_only_so_far_ahead_of_the_sending_and_resumes(scoped, number, template, vip, monkeypatch):
+    from apps.campaigns import planning
+
+    monkeypatch.setattr(planning, "CHUNK", 5)
+    monkeypatch.setattr(planning, "PLAN_AHEAD_SECONDS", 1)
+    tagged(scoped, vip, 23)
+    campaign = campaign_create(tenant=scoped, name="Paced", phone_number=number, template=template,
+                               audience={"tags": ["vip"]}, variable_mapping=MAPPING, messages_per_second=8)
+    campaign_start(campaign=campaign)
+    recipients = CampaignRecipient.objects.for_tenant(scoped).filter(campaign=campaign)
+
+    report = plan(campaign)
+    # A second of an 8/s campaign is planned (two chunks of 5), then planning waits for the feeder.
+    assert (report.ahead, report.done, report.planned) == (True, False, 10)
+    assert campaign.planned_at is None and recipients.count() == 10
+    assert plan(campaign).planned == 0  # still far enough ahead: nothing more yet
+
+    recipients.filter(status="pending").update(status="queued")  # the feeder took them
+    report = plan(campaign)
+    assert report.planned == 10 and recipients.count() == 20
+    recipients.filter(status="pending").update(status="queued")
+    report = plan(campaign)
+    assert report.done and recipients.count() == 23 and campaign.planned_at is not None
