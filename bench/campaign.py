@@ -187,12 +187,14 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
         layout["emulator"] = f"cloudapi_emulator {'with' if webhooks else 'without'} status webhooks, pid {emulator.pid}"
         layout["beat"] = "the bench process: campaigns_tick + messages_sweep every second"
         rss_start = sum(group_rss_mb(p) for p in pgids)
+        cpu_before = procs.cpu_sample()
         launched_at = time.time()
         with tenant_scope(ws.tenant):
             campaign_launch(campaign=campaign)
         counts, rss = _wait_completed(procs, campaign, total=total, timeout=params["timeout"],
                                       stall=params["stall_seconds"], pgids=pgids)
         completed_at = time.time()
+        cpu = procs.cpu_used(cpu_before, procs.cpu_sample())
         read, statuses_s = (_wait_statuses(procs, campaign, total=total, timeout=params["statuses_timeout"])
                             if webhooks else (0, 0.0))
         received = _received(base, pnid)
@@ -236,6 +238,7 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
         "emulator": {k: v for k, v in stats.items() if k not in ("by_recipient", "by_callback_data")},
         "worker_rss_mb": {"start": rss_start, "peak": max(mb for _, mb in rss),
                           "samples": [[round(t - launched_at, 1), round(mb, 1)] for t, mb in rss[::4]]},
+        "cpu_launch_to_complete": cpu,
         "completed_at": campaign.completed_at.isoformat() if campaign.completed_at else None,
         "measured_at": timezone.now().isoformat(),
     }
