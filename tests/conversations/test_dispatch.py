@@ -173,7 +173,10 @@ def test_rows_the_tokens_did_not_reach_in_time_go_back_to_the_queue_unsent(scope
 
     monkeypatch.setattr(dispatch_module, "TokenGate", StingyGate)
     ids = [m.pk for m in queued(open_conversation, 8)]
+    rung = []
+    monkeypatch.setattr(dispatch_module, "ring_dispatch", lambda **kwargs: rung.append(kwargs))
     report = dispatch(number)
+    assert rung == [{"tenant_id": number.tenant_id, "phone_number_id": number.pk}]  # the rest goes next time
     assert (report.claimed, report.accepted) == (3, 3) and len(locmem.outbox) == 3
     rows = Message.objects.filter(pk__in=ids).order_by("id")
     assert [r.status for r in rows] == ["accepted"] * 3 + ["queued"] * 5

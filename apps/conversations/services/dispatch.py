@@ -1,6 +1,7 @@
 """Sending: claim a batch of queued rows, post each one the moment it gets a token from the
-number's bucket (concurrently, over pooled connections), record every answer in bulk. Plus the sweeper that keeps the database, not
-the broker, the record of what still has to go out (design.md, "Exactly once, honestly").
+number's bucket (concurrently, over pooled connections), record every answer in bulk. Plus the
+sweeper that keeps the database, not the broker, the record of what still has to go out
+(design.md, "Exactly once, honestly").
 
 Row states on the way out:
   queued  --claim-->  sending  --answer-->  accepted | queued (transient, backoff) | failed
@@ -153,6 +154,7 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
     backend = get_backend(number)
     size = batch_size_for(number)
     key = f"number:{number.pk}"
+    gave_back = False
     while True:
         # Rows first, then each row is posted the moment its token is taken from the number's
         # bucket (shared by every worker): the provider sees exactly the bucket's pace, and a
@@ -170,12 +172,13 @@ def messages_dispatch(*, tenant_id: int, phone_number_id: int, task_id: str = ""
         if unposted:
             _unclaim(number=number, ids=unposted)
             report.claimed -= len(unposted)
+            gave_back = True
             break
         if time.monotonic() >= deadline:
             break
     more = Message.objects.for_tenant(tenant_id).filter(
         phone_number_id=phone_number_id, status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()).exists()
-    if more and report.claimed:
+    if more and (report.claimed or gave_back):
         ring_dispatch(tenant_id=tenant_id, phone_number_id=phone_number_id)
     return report
 
