@@ -268,6 +268,33 @@ def test_send_batch_keeps_its_connections_from_one_batch_to_the_next(provider_se
     assert [r.provider_message_id for r in first + second] == [f"wamid.{i}" for i in [*range(40, 45), *range(80, 85)]]
 
 
+def test_a_gate_paces_the_batch_and_the_rest_is_left_unposted(provider_server):
+    grants = iter([2, 1, 0])
+
+    async def gate(want: int) -> int:
+        return min(want, next(grants))
+
+    results = meta_backend(provider_server.url).send_batch([text(i) for i in range(40, 45)], concurrency=4, gate=gate)
+    assert [r.provider_message_id if r else None for r in results] == ["wamid.40", "wamid.41", "wamid.42", None, None]
+    assert len(provider_server.bodies) == 3
+
+
+def test_a_failing_gate_still_sees_the_posts_it_granted_through(provider_server):
+    calls = 0
+
+    async def gate(want: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise ConnectionError("the rate limiter's store went away")
+        return 2
+
+    with pytest.raises(ConnectionError):
+        meta_backend(provider_server.url).send_batch([text(i) for i in range(40, 45)], concurrency=4, gate=gate)
+    assert sorted(b["biz_opaque_callback_data"] for b in provider_server.bodies) == ["msg-40", "msg-41"]
+    assert provider_server.inflight == 0  # both answered before the error went on
+
+
 def test_a_forked_worker_process_opens_its_own_loop_and_connections(provider_server):
     backend = meta_backend(provider_server.url)
     backend.send_batch([text(40)], concurrency=2)

@@ -360,19 +360,24 @@ class BaseBackend:
 
         posts: list[asyncio.Task] = []
         posted = 0
-        while posted < len(prepared):
-            if gate is not None:
-                # Ask for more tokens only once the posts already granted are on the wire: a
-                # post that waits for a connection (a cold start, every pooled connection busy)
-                # would otherwise go out late and bunch with the next ones, and the provider
-                # would see more than the budget in a second.
-                await outgoing.at_most(GATE_UNSENT_LIMIT)
-            granted = len(prepared) - posted if gate is None else await gate(len(prepared) - posted)
-            if granted <= 0:
-                break
-            posts += [asyncio.ensure_future(one(index, request)) for index, request in prepared[posted:posted + granted]]
-            posted += granted
-        await asyncio.gather(*posts)
+        try:
+            while posted < len(prepared):
+                if gate is not None:
+                    # Ask for more tokens only once the posts already granted are on the wire: a
+                    # post that waits for a connection (a cold start, every pooled connection
+                    # busy) would otherwise go out late and bunch with the next ones, and the
+                    # provider would see more than the budget in a second.
+                    await outgoing.at_most(GATE_UNSENT_LIMIT)
+                granted = len(prepared) - posted if gate is None else await gate(len(prepared) - posted)
+                if granted <= 0:
+                    break
+                posts += [asyncio.ensure_future(one(index, request))
+                          for index, request in prepared[posted:posted + granted]]
+                posted += granted
+        finally:
+            # Even when the gate fails (its store unreachable), the posts already made are seen
+            # through to their answers before the error goes on.
+            await asyncio.gather(*posts)
         return posted
 
     # -- transports -----------------------------------------------------------------------
