@@ -28,11 +28,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.conversations.models import Message
+from apps.core.statistics import analyze
 from apps.tenants.models import Tenant
 from apps.tenants.services import api_key_create
 
 from . import BenchmarkBroken, Result
-from .data import analyze, contacts_and_conversations, wa_id, workspace
+from .data import contacts_and_conversations, wa_id, workspace
 from .loadgen import Load, run_load, write_bodies
 from .procs import HOST, RUN_DIR, Context, free_port
 
@@ -115,7 +116,7 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     from apps.contacts.models import Contact
     from apps.conversations.models import Conversation
 
-    analyze(Contact, Conversation)
+    analyze(Contact, Conversation, sqlite=True)
     _, key = api_key_create(tenant=ws.tenant, name="benchmark")
 
     plain = write_bodies(RUN_DIR / "api-bodies.json",

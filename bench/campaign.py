@@ -29,10 +29,11 @@ from apps.contacts.models import Contact, ContactTag, Tag
 from apps.conversations.models import Message
 from apps.conversations.services import messages_sweep
 from apps.core.scoping import tenant_scope
+from apps.core.statistics import analyze
 from apps.message_templates.models import MessageTemplate
 
 from . import BenchmarkBroken, Result
-from .data import BATCH, WABA_ID, analyze, wa_id, workspace
+from .data import BATCH, WABA_ID, wa_id, workspace
 from .procs import HOST, Context, Processes, free_port, group_rss_mb
 from .send import TEMPLATE_BODY, TEMPLATE_LANGUAGE, TEMPLATE_NAME, around_worst_window, worst_window
 
@@ -92,7 +93,7 @@ def _setup(run: str, count: int, budget: int, graph_url: str, pnid: str, display
             Contact(tenant=tenant, wa_id=wa_id(i), name=f"Customer {i}", attributes={"order": f"#{100000 + i}"})
             for i in range(start, min(count, start + BATCH))])
         ContactTag.all_tenants.bulk_create([ContactTag(tenant=tenant, contact=c, tag=tag) for c in contacts])
-    analyze(Contact, ContactTag)
+    analyze(Contact, ContactTag, sqlite=True)
     with tenant_scope(tenant):
         campaign = campaign_create(tenant=tenant, name=f"Bench {run}", phone_number=ws.number, template=template,
                                    audience={"tags": ["bench"]}, variable_mapping=MAPPING)

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import Model
 from django.utils import timezone
 
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Message
+from apps.core.statistics import analyze
 from apps.phone_numbers.models import PhoneNumber
 from apps.phone_numbers.services import phone_number_create
 from apps.tenants.models import Tenant
@@ -70,7 +69,9 @@ def outbound_messages(ws: Workspace, count: int, *, build: Callable[[int, Contac
     created = Message.all_tenants.bulk_create(messages, batch_size=BATCH)
     if any(m.pk is None for m in created):
         raise RuntimeError("this database did not return the ids of bulk-created rows")
-    analyze(Contact, Conversation, Message)
+    # As autovacuum would have done on tables that grew over weeks: without fresh statistics
+    # PostgreSQL believes the new tables are empty and plans accordingly.
+    analyze(Contact, Conversation, Message, sqlite=True)
     return created
 
 
@@ -89,15 +90,6 @@ def contacts_and_conversations(ws: Workspace, count: int, *, window_open: bool,
                       last_message_direction=Message.Direction.OUTBOUND)
          for contact in contacts], batch_size=BATCH)
     return contacts, conversations
-
-
-def analyze(*models: type[Model]) -> None:
-    """Refresh the planner's statistics after a bulk load, as autovacuum would have done on a
-    table that grew over weeks. Without them PostgreSQL believes the new table is empty and
-    plans status matching as a scan of every message of the number."""
-    with connection.cursor() as cursor:
-        for model in models:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def instance_tag() -> str:

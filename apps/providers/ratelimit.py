@@ -41,6 +41,7 @@ time) is a different limit with a different cure: :func:`pair_backoff_seconds`.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import math
@@ -319,8 +320,6 @@ class TokenGate:
         self.taken = 0
 
     async def __call__(self, want: int) -> int:
-        import asyncio
-
         while True:
             grant = self.bucket.take(key=self.key, rate=self.rate, want=want)
             if grant.granted:
