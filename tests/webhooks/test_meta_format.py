@@ -344,7 +344,8 @@ def test_received_message_is_delivered_signed_like_meta(tenant, number, meta_end
 def test_outbound_statuses_carry_the_id_the_graph_endpoint_answered(tenant, number, meta_endpoint,
                                                                    django_capture_on_commit_callbacks):
     responses.add(responses.POST, META_URL, status=200)
-    message_receive(phone_number=number, inbound=inbound_message())  # opens the window
+    # Opens the window, which lasts 24 hours from now (not from a fixed date).
+    message_receive(phone_number=number, inbound=inbound_message(timestamp=timezone.now().replace(microsecond=0)))
     dispatch(tenant)
     responses.calls.reset()
     _, key = api_key_create(tenant=tenant, name="bot")
