@@ -147,6 +147,15 @@ def attach_labels(*, tenant: Tenant, conversations: list[Conversation], labels: 
         conversation.label_list.sort(key=lambda label: label.name.lower())
 
 
+def _contact_search(q: str) -> Q:
+    """A contact whose name, WhatsApp profile name or number contains ``q``."""
+    contact = Q(name__icontains=q) | Q(profile_name__icontains=q)
+    digits = re.sub(r"[\s+()\-.]", "", q)
+    if digits.isdigit() and len(digits) >= 3:
+        contact |= Q(wa_id__contains=digits)
+    return contact
+
+
 def _search(tenant: Tenant, q: str, *, correlated: bool = False) -> Q:
     """Name, number or the text of any message in the conversation.
 
@@ -154,10 +163,7 @@ def _search(tenant: Tenant, q: str, *, correlated: bool = False) -> Q:
     and each one's messages are looked through on the thread index. Otherwise the matching
     contacts and messages are each found once (a trigram index serves the messages on
     PostgreSQL) and the list is walked newest first until the page is full."""
-    contact = Q(name__icontains=q) | Q(profile_name__icontains=q)
-    digits = re.sub(r"[\s+()\-.]", "", q)
-    if digits.isdigit() and len(digits) >= 3:
-        contact |= Q(wa_id__contains=digits)
+    contact = _contact_search(q)
     messages = Message.objects.for_tenant(tenant).filter(text_preview__icontains=q)
     if correlated:
         joined = Q(*[(f"contact__{name}", value) for name, value in contact.children], _connector=Q.OR)
@@ -165,8 +171,9 @@ def _search(tenant: Tenant, q: str, *, correlated: bool = False) -> Q:
                 | Q(Exists(messages.filter(conversation_id=OuterRef("pk")))))
     from apps.contacts.models import Contact
 
-    return (Q(last_message_preview__icontains=q)
-            | Q(contact_id__in=Contact.objects.for_tenant(tenant).filter(contact).values("pk"))
+    # The last message's preview is among the messages' texts: not tested again here, where it
+    # would be matched against every conversation of the list.
+    return (Q(contact_id__in=Contact.objects.for_tenant(tenant).filter(contact).values("pk"))
             | Q(pk__in=messages.values("conversation_id")))
 
 
@@ -212,7 +219,18 @@ def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxF
         # of two ranges makes SQLite merge and sort everything older).
         qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
     qs = qs.order_by("-last_message_at", "-id")
-    if filters.q:
+    small_label = _small_label(tenant, filters) if filters.label and not filters.q else None
+    found = _rare_search(tenant, filters.q) if filters.q else None
+    if small_label is not None:
+        # Among the label's few conversations (the other filters without the label's subquery).
+        rows = _rows_among(tenant, _unordered(tenant=tenant, user=user, filters=replace(filters, label=None),
+                                              cursor=cursor).filter(pk__in=small_label), limit)
+    elif found is not None:
+        # A rare word or name: among the few conversations it was found in.
+        contact_ids, conversation_ids = found
+        rows = _rows_among(tenant, _unordered(tenant=tenant, user=user, filters=filters, cursor=cursor).filter(
+            Q(contact_id__in=contact_ids) | Q(pk__in=conversation_ids)), limit)
+    elif filters.q:
         # The newest SEARCH_WINDOW conversations first: when their matches fill the page, they
         # are the newest matches of all. Otherwise, the whole workspace.
         window = list(qs.values_list("pk", flat=True)[:SEARCH_WINDOW])  # a list: the planner then probes by id
@@ -228,6 +246,58 @@ def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxF
         next_cursor = Cursor(at=rows[-1].last_message_at, id=rows[-1].pk)
     attach_labels(tenant=tenant, conversations=rows, labels=labels)
     return rows, next_cursor
+
+
+# A label on at most this many conversations is listed from its own rows: the recent-first
+# walk would look at every open conversation before it learns that the label has no open one.
+LABEL_SCAN_MAX = 5000
+
+
+def _small_label(tenant: Tenant, filters: InboxFilters) -> QuerySet[ConversationLabel] | None:
+    """The label's links (a subquery), when it is on at most LABEL_SCAN_MAX conversations."""
+    links = ConversationLabel.objects.for_tenant(tenant).filter(label_id=filters.label)
+    return links.values("conversation_id") if links[:LABEL_SCAN_MAX + 1].count() <= LABEL_SCAN_MAX else None
+
+
+def _unordered(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters,
+               cursor: Cursor | None) -> QuerySet[Conversation]:
+    qs = _filtered(tenant=tenant, user=user, filters=filters, search=False).filter(status=filters.status)
+    if cursor is not None:
+        qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
+    return qs.order_by()
+
+
+def _rows_among(tenant: Tenant, qs: QuerySet[Conversation], limit: int) -> list[Conversation]:
+    """A page of the few conversations ``qs`` names: their keys read unordered (so the planner
+    probes them by id instead of walking the recent-first index), sorted here, and only the
+    page's rows loaded."""
+    keys = sorted(qs.values_list("last_message_at", "pk"), reverse=True)[:limit + 1]
+    if not keys:
+        return []
+    return list(_with_row_data(Conversation.objects.for_tenant(tenant).filter(pk__in=[pk for _, pk in keys]))
+                .order_by("-last_message_at", "-id"))
+
+
+# A search whose words are in at most this many contacts and messages lists just those; a more
+# common one walks the list newest first (see SEARCH_WINDOW), where matches come quickly.
+RARE_SEARCH_MAX = 200
+
+
+def _rare_search(tenant: Tenant, q: str) -> tuple[list[int], list[int]] | None:
+    """(contact ids, conversation ids) matching ``q`` by name or number and by message text,
+    or None when either has more than RARE_SEARCH_MAX rows. On PostgreSQL both are trigram
+    index lookups."""
+    from apps.contacts.models import Contact
+
+    contact_ids = list(Contact.objects.for_tenant(tenant).filter(_contact_search(q))
+                       .values_list("pk", flat=True)[:RARE_SEARCH_MAX + 1])
+    if len(contact_ids) > RARE_SEARCH_MAX:
+        return None
+    conversation_ids = list(Message.objects.for_tenant(tenant).filter(text_preview__icontains=q).order_by()
+                            .values_list("conversation_id", flat=True)[:RARE_SEARCH_MAX + 1])
+    if len(conversation_ids) > RARE_SEARCH_MAX:
+        return None
+    return contact_ids, sorted(set(conversation_ids))
 
 
 def conversation_counts(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters) -> dict[str, dict[str, int]]:

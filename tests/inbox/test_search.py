@@ -1,6 +1,6 @@
-"""The list search looks among the newest conversations first and through the whole workspace
-only when they do not fill the page: either way the page holds the newest matches, in order,
-and keyset pages go on past the window."""
+"""A rare search lists just the conversations its words were found in; a common one looks among
+the newest conversations first and through the whole workspace only when they do not fill the
+page. Either way the page holds the newest matches, in order, and keyset pages go on."""
 
 from __future__ import annotations
 
@@ -16,10 +16,20 @@ from tests.factories import ContactFactory, ConversationFactory, MessageFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(params=["rare", "common"])
+def path(request, monkeypatch):
+    """Every test runs both ways: words found in few rows, and words found in too many rows to
+    list them all (RARE_SEARCH_MAX of 0)."""
+    if request.param == "common":
+        monkeypatch.setattr(sel, "RARE_SEARCH_MAX", 0)
+    return request.param
+
+
 @pytest.fixture
-def six(tenant, number, monkeypatch):
+def six(tenant, number, monkeypatch, path):
     """Six open conversations, newest first; 'needle' is in a message of the 2nd and the 5th,
-    the 4th customer is called Needleman, and the window holds four conversations."""
+    the 4th customer is called Needleman, each ends with "Hello" (the list's preview), and the
+    window holds four conversations."""
     monkeypatch.setattr(sel, "SEARCH_WINDOW", 4)
     now = timezone.now()
     rows = []
@@ -30,6 +40,7 @@ def six(tenant, number, monkeypatch):
         MessageFactory(conversation=conversation, direction="inbound", text_preview="a haystack")
         if i in (1, 4):
             MessageFactory(conversation=conversation, direction="inbound", text_preview="the NEEDLE is here")
+        MessageFactory(conversation=conversation, direction="inbound", text_preview="Hello")
         rows.append(conversation)
     return rows
 
@@ -45,8 +56,10 @@ def test_matches_inside_and_outside_the_window_in_order(scoped, agent, six):
     assert found == [six[1].pk, six[3].pk, six[4].pk] and cursor is None
 
 
-def test_a_page_filled_inside_the_window_is_the_newest_matches(scoped, agent, six, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):  # the window, its matches, the labels
+def test_a_page_is_the_newest_matches(scoped, agent, six, path, django_assert_max_num_queries):
+    # rare: contacts, messages, the matches' keys, their rows, the labels; common (a page filled
+    # inside the window): the contacts and messages found too many, the window, its matches, the labels
+    with django_assert_max_num_queries(5):
         found, cursor = _page(scoped, agent, "needle", limit=1)
     assert found == [six[1].pk] and cursor is not None
     found, cursor = _page(scoped, agent, "needle", limit=1, cursor=cursor)

@@ -126,6 +126,28 @@ def test_keyset_pages_have_no_gaps_and_no_duplicates(agent_client, tenant, numbe
     assert page_one + page_two == [c.pk for c in expected]
 
 
+@pytest.mark.parametrize("scan_max", [5000, 10])  # listed from the label's rows, or by the recent-first walk
+def test_a_labels_pages_have_no_gaps_and_keep_the_other_filters(agent_client, tenant, number, monkeypatch, scan_max):
+    from apps.conversations import inbox_selectors
+
+    monkeypatch.setattr(inbox_selectors, "LABEL_SCAN_MAX", scan_max)
+    now = timezone.now()
+    label = LabelFactory(tenant=tenant)
+    labelled = [ConversationFactory(tenant=tenant, phone_number=number, last_message_at=now - timedelta(minutes=i % 5),
+                                    status="resolved" if i % 4 == 0 else "open") for i in range(70)]
+    for conversation in labelled:
+        ConversationLabelFactory(conversation=conversation, label=label)
+    ConversationFactory(tenant=tenant, phone_number=number, last_message_at=now)  # open, not labelled
+    first = body(agent_client.get(f"/t/acme/inbox/?label={label.pk}"))
+    cursor = re.search(r"cursor=([\d_]+)", first).group(1)
+    second = body(agent_client.get(f"/t/acme/inbox/?label={label.pk}&cursor={cursor}", **HTMX))
+    expected = sorted((c for c in labelled if c.status == "open"), key=lambda c: (c.last_message_at, c.pk),
+                      reverse=True)
+    assert ids(first, "conv") + ids(second, "conv") == [c.pk for c in expected]
+    resolved = ids(body(agent_client.get(f"/t/acme/inbox/?label={label.pk}&status=resolved")), "conv")
+    assert sorted(resolved) == sorted(c.pk for c in labelled if c.status == "resolved")
+
+
 def test_a_cursor_round_trips():
     at = timezone.now()
     assert Cursor.decode(Cursor(at=at, id=42).encode()) == Cursor(at=at, id=42)
