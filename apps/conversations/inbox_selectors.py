@@ -371,9 +371,24 @@ def access_inbox_conversation(*, tenant: Tenant, conversation_id: int,
     return conversation
 
 
+# What a message row shows (templatetags/inbox.py, _message_row): loading only these -- not
+# the delivery bookkeeping, pricing, or whole quoted messages and users -- keeps a page of 50
+# cheap to build.
+MESSAGE_ROW_FIELDS = (
+    "id", "tenant_id", "conversation_id", "direction", "type", "content", "text_preview", "media_id", "reply_to_id",
+    "reply_to_provider_id", "status", "accepted_at", "sent_at", "delivered_at", "read_at", "failed_at",
+    "occurred_at", "created_at", "updated_at", "provider_message_id", "wa_message_id", "error_code", "error_title",
+    "error_detail", "campaign_recipient_id", "sent_by_id",
+    "media__id", "media__tenant_id", "media__status", "media__filename", "media__mime_type", "media__size",
+    "media__error",
+    "reply_to__id", "reply_to__tenant_id", "reply_to__direction", "reply_to__type", "reply_to__text_preview",
+    "sent_by__id", "sent_by__username", "sent_by__first_name", "sent_by__last_name", "sent_by__email",
+)
+
+
 def _thread_queryset(tenant: Tenant, conversation: Conversation) -> QuerySet[Message]:
     return (Message.objects.for_tenant(tenant).filter(conversation_id=conversation.pk)
-            .select_related("media", "reply_to", "sent_by"))
+            .select_related("media", "reply_to", "sent_by").only(*MESSAGE_ROW_FIELDS))
 
 
 def attach_reactions(*, tenant: Tenant, conversation: Conversation, messages: list[Message],

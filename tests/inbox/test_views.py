@@ -205,6 +205,23 @@ def test_every_message_type_renders(agent_client, tenant, number, contact, agent
     assert 'href="https://track.example.com/10423"' in html and "<strong>Great</strong>" in html
 
 
+def test_every_message_type_renders_from_the_rows_loaded(agent_client, tenant, number, contact, agent):
+    """The thread loads only the fields a row shows: a field left out would cost a query per
+    message. The rich thread runs the queries of a plain one, plus the template bodies'."""
+    rich = build_rich_thread(tenant=tenant, number=number, contact=contact, agent=agent)
+    plain = ConversationFactory(tenant=tenant, phone_number=number,
+                                window_expires_at=rich.window_expires_at)  # the same composer
+    MessageFactory(conversation=plain, direction="inbound", status="received", content={"body": "Hi"},
+                   text_preview="Hi")
+    counts = {}
+    for name, conversation in (("rich", rich), ("plain", plain)):
+        agent_client.get(f"/t/acme/inbox/{conversation.pk}/", **htmx("thread-pane"))  # marks it read
+        with CaptureQueriesContext(connection) as captured:
+            agent_client.get(f"/t/acme/inbox/{conversation.pk}/", **htmx("thread-pane"))
+        counts[name] = len(captured.captured_queries)
+    assert counts["rich"] == counts["plain"] + 1
+
+
 @pytest.mark.parametrize("status,tick", [("queued", "tick-queued"), ("sending", "tick-sending"),
                                          ("accepted", "tick-accepted"), ("sent", "tick-sent"),
                                          ("delivered", "tick-delivered"), ("read", "tick-read"),
