@@ -260,7 +260,9 @@ def _measure(spec: dict[str, Any]) -> dict[str, Any]:
         (f"thread pane, {workspace['long_thread_messages']:,} messages", f"{inbox}{long_id}/", {},
          target("thread-pane")),
         ("thread, earlier messages", f"{inbox}{long_id}/", {"before": oldest_page[-1]}, fragment),
-        (f"inbox page with thread ({workspace['long_thread_messages']:,} messages)", f"{inbox}{long_id}/", {}, {}),
+        (f"inbox page with thread ({workspace['long_thread_messages']:,} messages; its list comes next)",
+         f"{inbox}{long_id}/", {}, {}),
+        ("the list that page loads next", inbox, {"active": long_id}, target("list-body")),
         ("thread pane, 10 messages", f"{inbox}{short_id}/", {}, target("thread-pane")),
     ]
 

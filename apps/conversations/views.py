@@ -60,10 +60,13 @@ def _fragment_request(request: TenantHttpRequest) -> bool:
 # --- context builders -----------------------------------------------------------------------
 
 def _list_context(request: TenantHttpRequest, filters: InboxFilters, active_id: int | None,
-                  labels: list[Label] | None = None) -> dict[str, Any]:
+                  labels: list[Label] | None = None, lazy: bool = False) -> dict[str, Any]:
+    """The list pane. ``lazy`` leaves the rows out: the list body then loads them in a request
+    of its own, as it does the tab counts."""
     tenant, user = request.tenant, request.user
     labels = labels if labels is not None else list(sel.label_list(tenant=tenant))
-    rows, next_cursor = sel.conversation_page(tenant=tenant, user=user, filters=filters, labels=labels)
+    rows, next_cursor = (None, None) if lazy else sel.conversation_page(tenant=tenant, user=user, filters=filters,
+                                                                        labels=labels)
     return {
         "filters": filters, "rows": rows, "next_cursor": next_cursor, "active_id": active_id,
         # The tab counts come in their own request (``?counts``): counting a large workspace
@@ -139,7 +142,9 @@ def inbox(request: TenantHttpRequest, tenant_slug: str, conversation_id: int | N
             context.update(_thread_context(request, conversation, labels=labels))
         return _render(request, f"{PAGE}#thread-pane-content", context)
 
-    context = _list_context(request, filters, active_id, labels=labels)
+    # A conversation opened by its address shows its thread first; the list follows at once in
+    # its own request, so neither waits for the other.
+    context = _list_context(request, filters, active_id, labels=labels, lazy=conversation is not None)
     if conversation is not None:
         context.update(_thread_context(request, conversation, labels=context["labels"]))
     context.update(_poller_context())

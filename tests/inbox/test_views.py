@@ -174,6 +174,21 @@ def test_a_thread_is_a_full_page_or_a_fragment_and_opening_it_marks_it_read(agen
     assert agent_client.post(f"/t/acme/inbox/{conversation.pk}/read/", **HTMX).status_code == 204
 
 
+def test_a_conversation_opened_by_its_address_loads_the_list_in_its_own_request(agent_client, tenant, number,
+                                                                                  conversation):
+    other = ConversationFactory(tenant=tenant, phone_number=number, last_message_at=timezone.now())
+    full = body(agent_client.get(f"/t/acme/inbox/{conversation.pk}/?view=all"))
+    assert 'id="thread"' in full and ids(full, "conv") == []
+    lazy = re.search(r'<div id="list-body" class="list-body" hx-get="([^"]+)" hx-trigger="load"', full)
+    url = lazy.group(1).replace("&amp;", "&")
+    assert url == f"/t/acme/inbox/?active={conversation.pk}"
+    rows = body(agent_client.get(url, **htmx("list-body")))
+    assert rows.lstrip().startswith('<div id="list-body"') and ids(rows, "conv") == [other.pk, conversation.pk]
+    assert re.search(rf'id="conv-{conversation.pk}" class="conv-row is-active', rows)
+    pending = body(agent_client.get(f"/t/acme/inbox/{conversation.pk}/?status=pending"))
+    assert 'hx-get="/t/acme/inbox/?status=pending&amp;active=' in pending
+
+
 def test_a_history_restore_gets_the_whole_page(agent_client, conversation):
     response = agent_client.get(f"/t/acme/inbox/{conversation.pk}/", HTTP_HX_REQUEST="true",
                                 HTTP_HX_HISTORY_RESTORE_REQUEST="true", HTTP_HX_TARGET="thread-pane")
