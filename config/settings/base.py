@@ -130,7 +130,7 @@ STORAGES = {
 # --- Redis (rate limiter and cache when set) ---------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # Shared by web, worker and beat on this machine (dispatch and webhook bells, the API
     # throttle), unlike a per-process memory cache. Production sets REDIS_URL.
