@@ -5,6 +5,12 @@ Measures (design.md, "Targets"): acknowledged POSTs/s and ack latency, next to t
 measured on the same gunicorn with the same load generator, bodies and concurrency -- a bare
 view and a view that checks the HMAC and INSERTs the raw body; then how fast the Celery workers
 apply every status (from the first POST to the last applied), and that none is lost.
+
+The ack latency target is checked at a sustained rate: a closed loop of 64 connections keeps
+64 requests queued at the server, so its latency is 64 / throughput whatever the server does
+(the floors' own p99 is well over 100 ms there). A second run, on messages of its own, offers
+0.8 x the HMAC+INSERT floor's rate (the throughput target) on a schedule -- an open loop, each
+request's latency counted from when it was due -- and its p99 is the one held to 50 ms.
 """
 
 from __future__ import annotations
@@ -37,17 +43,22 @@ PARAMS: dict[str, Any] = {
     "web_threads": 4,  # ... and threads per worker
     "worker_concurrency": 3,  # prefork processes of the worker on the webhooks,events queues
     "floor_requests": 0,  # requests per floor; 0: as many as the intake POSTs
+    "offered_share": 0.8,  # of the HMAC+INSERT floor's requests/s, offered in the open-loop run
+    "offered_messages": 20_000,  # messages of the open-loop run (3 statuses each); its POSTs bound its length
+    "open_loop_connections": 64,  # at most this many requests in flight in the open-loop run
     "warmup_requests": 600,  # per endpoint, before measuring
     "load_time_limit": 120.0,  # seconds, per load run
     "apply_timeout": 600.0,  # seconds to wait for the workers to apply everything
     "stall_seconds": 60.0,  # give up when nothing is applied for this long
 }
-QUICK: dict[str, Any] = {"messages": 1_000, "warmup_requests": 200, "apply_timeout": 120.0}
+QUICK: dict[str, Any] = {"messages": 1_000, "offered_messages": 1_000, "warmup_requests": 200,
+                         "apply_timeout": 120.0}
 
 PHONE_NUMBER_ID = "990000000000001"
 DISPLAY_NUMBER = "15550100001"
 ACK_RATIO_TARGET = 0.8
 ACK_P99_TARGET_MS = 50.0
+OFFERED_ANSWERED_TARGET = 0.98  # of the offered POSTs, answered within the run
 APPLIED_TARGET = 3000.0
 
 
@@ -146,17 +157,26 @@ def _wait_applied(procs: Processes, *, tenant_id: int, acked: int, timeout: floa
         time.sleep(0.2)
 
 
+def _applied(tenant_id: int, by_sha: dict[str, int]) -> int:
+    """Statuses in the events processed without error so far."""
+    processed_ok = WebhookEvent.all_tenants.filter(tenant_id=tenant_id, processed_at__isnull=False, error="")
+    return sum(by_sha.get(sha, 0) for sha in processed_ok.values_list("body_sha256", flat=True))
+
+
 def run(ctx: Context, params: dict[str, Any]) -> Result:
     result = Result(benchmark="intake", params=dict(params))
     count, per_post, concurrency = params["messages"], params["statuses_per_post"], params["concurrency"]
     started = time.monotonic()
-    ws, messages = _setup(count)
-    posts = status_posts(messages, per_post)
+    ws, all_messages = _setup(count + params["offered_messages"])
+    posts = status_posts(all_messages[:count], per_post)
+    offered_posts = status_posts(all_messages[count:], per_post)
     floor_requests = params["floor_requests"] or len(posts)
-    by_sha = {post.sha256: post.statuses for post in posts}
-    if len(by_sha) != len(posts):
+    by_sha = {post.sha256: post.statuses for post in posts + offered_posts}
+    if len(by_sha) != len(posts) + len(offered_posts):
         raise BenchmarkBroken("intake: two POST bodies are identical; the intake would store one of them")
     signed = write_bodies(RUN_DIR / "intake-bodies.json", [(p.body, _signed(p.body, FLOOR_SECRET)) for p in posts])
+    offered_signed = write_bodies(RUN_DIR / "intake-offered-bodies.json",
+                                  [(p.body, _signed(p.body, FLOOR_SECRET)) for p in offered_posts])
     # Same bodies, wrong signature: exercises the whole intake path except the INSERT.
     unsigned = write_bodies(RUN_DIR / "intake-warmup.json",
                             [(p.body, _signed(p.body, b"not-the-secret")) for p in posts[:200]])
@@ -215,29 +235,54 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         counts = _wait_applied(procs, tenant_id=ws.tenant.pk, acked=len(acked), timeout=params["apply_timeout"],
                                stall=params["stall_seconds"])
         cpu_applied = procs.cpu_sample()
+        closed_last_processed = counts["last_processed"]
+        closed_applied = _applied(ws.tenant.pk, by_sha)
         result.details["cpu"] = {"while_posting": procs.cpu_used(cpu_before, cpu_acked),
                                  "after_the_last_ack": procs.cpu_used(cpu_acked, cpu_applied)}
 
-    processed_ok = WebhookEvent.all_tenants.filter(tenant_id=ws.tenant.pk, processed_at__isnull=False, error="")
-    applied = sum(by_sha.get(sha, 0) for sha in processed_ok.values_list("body_sha256", flat=True))
+        offered_rate = params["offered_share"] * floor.rps
+        offered_span = len(offered_posts) / offered_rate
+        offered = run_load(name="intake-offered", url=base + "/webhooks/meta/", bodies=offered_signed,
+                           requests=len(offered_posts), concurrency=params["open_loop_connections"],
+                           rate=offered_rate, time_limit=3 * offered_span, environment_env=ctx.environment.env,
+                           per_request_codes=True)
+        procs.check_alive()
+        offered_codes = offered.raw.pop("codes")
+        acked += [offered_posts[i] for i, code in enumerate(offered_codes) if code == 200]
+        expected = sum(p.statuses for p in acked)
+        counts = _wait_applied(procs, tenant_id=ws.tenant.pk, acked=len(acked), timeout=params["apply_timeout"],
+                               stall=params["stall_seconds"])
+        result.details["cpu"]["open_loop"] = procs.cpu_used(cpu_applied, procs.cpu_sample())
+
+    applied = _applied(ws.tenant.pk, by_sha)
     read = Message.all_tenants.filter(tenant_id=ws.tenant.pk, status=Message.Status.READ).count()
     first_post = intake.raw["first_request_at"]
-    last_apply = counts["last_processed"].timestamp()
+    last_apply = closed_last_processed.timestamp()
     apply_span = last_apply - first_post
-    applied_rate = applied / apply_span if apply_span > 0 else math.nan
+    # The closed-loop run's statuses, applied per second from its first POST to the last applied.
+    applied_rate = closed_applied / apply_span if apply_span > 0 else math.nan
     lost = expected - applied
+    answered_share = offered.raw["completed"] / len(offered_posts) if offered_posts else math.nan
 
     floor_name = "HMAC+INSERT view"
     result.add("acknowledged POSTs/s", intake.rps, "req/s", floor=floor.rps, floor_name=floor_name,
                target=f"≥ {ACK_RATIO_TARGET} × floor", ok=intake.rps >= ACK_RATIO_TARGET * floor.rps)
     result.add("ack latency p50", intake.p50_ms, "ms", floor=floor.p50_ms, floor_name=floor_name)
-    result.add("ack latency p99", intake.p99_ms, "ms", floor=floor.p99_ms, floor_name=floor_name,
-               target=f"≤ {ACK_P99_TARGET_MS:.0f} ms", ok=intake.p99_ms <= ACK_P99_TARGET_MS)
-    result.add("non-200 answers", intake.non_200, "", target="0", ok=intake.non_200 == 0)
+    result.add("ack latency p99 (closed loop: 64 queued)", intake.p99_ms, "ms", floor=floor.p99_ms,
+               floor_name=floor_name)
+    result.add(f"answered at {offered_rate:,.0f} POSTs/s offered ({params['offered_share']} × floor)",
+               offered.rps, "req/s", target=f"≥ {OFFERED_ANSWERED_TARGET:.0%} of offered",
+               ok=answered_share >= OFFERED_ANSWERED_TARGET and offered.non_200 == 0, ratio=answered_share)
+    result.add(f"ack latency p50 at {offered_rate:,.0f} POSTs/s", offered.p50_ms, "ms")
+    result.add(f"ack latency p99 at {offered_rate:,.0f} POSTs/s", offered.p99_ms, "ms",
+               target=f"≤ {ACK_P99_TARGET_MS:.0f} ms", ok=offered.p99_ms <= ACK_P99_TARGET_MS)
+    result.add("non-200 answers", intake.non_200 + offered.non_200, "", target="0",
+               ok=intake.non_200 + offered.non_200 == 0)
     result.add("statuses applied/s", applied_rate, "statuses/s", target=f"≥ {APPLIED_TARGET:,.0f}",
                ok=applied_rate >= APPLIED_TARGET)
     result.add("statuses lost", lost, "", target="0", ok=lost == 0)
-    result.add("messages ending in read", read, f"of {count}", target=str(count), ok=read == count)
+    total = count + params["offered_messages"]
+    result.add("messages ending in read", read, f"of {total}", target=str(total), ok=read == total)
     result.add("floor: bare view", bare.rps, "req/s")
     result.add("floor: HMAC+INSERT view", floor.rps, "req/s", floor=bare.rps, floor_name="bare view")
 
@@ -250,12 +295,16 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         "ack_span_s": intake.raw["elapsed_s"],
         "apply_lag_after_last_ack_s": last_apply - intake.raw["last_answer_at"],
         "events": {key: value for key, value in counts.items() if key != "last_processed"},
-        "loads": {"floor_bare": bare.summary(), "floor_hmac_insert": floor.summary(), "intake": intake.summary()},
+        "offered_rate": offered_rate,
+        "offered_posts": len(offered_posts),
+        "offered_answered_share": answered_share,
+        "loads": {"floor_bare": bare.summary(), "floor_hmac_insert": floor.summary(), "intake": intake.summary(),
+                  "intake_offered": offered.summary()},
     })
     if lost:
         result.broken.append(f"{lost} acknowledged status update(s) were never applied")
     if counts["errored"]:
         result.broken.append(f"{counts['errored']} webhook event(s) ended with an error")
-    if intake.non_200 == 0 and read != count:
-        result.broken.append(f"every POST was acknowledged but only {read} of {count} messages reached read")
+    if intake.non_200 + offered.non_200 == 0 and answered_share == 1 and read != total:
+        result.broken.append(f"every POST was acknowledged but only {read} of {total} messages reached read")
     return result

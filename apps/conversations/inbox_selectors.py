@@ -27,7 +27,7 @@ from apps.phone_numbers.models import PhoneNumber
 from apps.tenants.models import Membership, Tenant
 from apps.tenants.roles import SECTION_ROLES
 
-from .models import CannedResponse, Conversation, ConversationLabel, Label, Message
+from .models import CannedResponse, Conversation, ConversationLabel, Label, Message, MessageText
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
 VIEW_KEYS = tuple(key for key, _ in VIEWS)
@@ -160,11 +160,12 @@ def _search(tenant: Tenant, q: str, *, correlated: bool = False) -> Q:
     """Name, number or the text of any message in the conversation.
 
     ``correlated`` suits a few thousand conversations named by id: their contacts are joined
-    and each one's messages are looked through on the thread index. Otherwise the matching
-    contacts and messages are each found once (a trigram index serves the messages on
-    PostgreSQL) and the list is walked newest first until the page is full."""
+    and each one's message texts are looked through by conversation. Otherwise the matching
+    contacts and message texts are each found once (trigram indexes serve both on PostgreSQL)
+    and the list is walked newest first until the page is full. Message texts are searched in
+    MessageText, the copy a trigger keeps (models.py)."""
     contact = _contact_search(q)
-    messages = Message.objects.for_tenant(tenant).filter(text_preview__icontains=q)
+    messages = MessageText.objects.for_tenant(tenant).filter(text__icontains=q)
     if correlated:
         joined = Q(*[(f"contact__{name}", value) for name, value in contact.children], _connector=Q.OR)
         return (joined | Q(last_message_preview__icontains=q)
@@ -293,7 +294,7 @@ def _rare_search(tenant: Tenant, q: str) -> tuple[list[int], list[int]] | None:
                        .values_list("pk", flat=True)[:RARE_SEARCH_MAX + 1])
     if len(contact_ids) > RARE_SEARCH_MAX:
         return None
-    conversation_ids = list(Message.objects.for_tenant(tenant).filter(text_preview__icontains=q).order_by()
+    conversation_ids = list(MessageText.objects.for_tenant(tenant).filter(text__icontains=q).order_by()
                             .values_list("conversation_id", flat=True)[:RARE_SEARCH_MAX + 1])
     if len(conversation_ids) > RARE_SEARCH_MAX:
         return None

@@ -203,6 +203,26 @@ class Message(TenantScopedModel):
         return f"{self.direction} {self.type} #{self.pk} ({self.status})"
 
 
+class MessageText(TenantScopedModel):
+    """The searchable text of a message, written once by a database trigger when the message
+    is inserted (and again only if its text changes): the inbox search reads it here, so the
+    five updates of an outbound message's life (claimed, accepted, sent, delivered, read) do not
+    each rewrite a trigram index entry of its text. Migration ``conversations.0005`` creates the
+    triggers (PostgreSQL and SQLite) and, on PostgreSQL, the trigram index."""
+
+    message = models.OneToOneField(Message, primary_key=True, on_delete=models.CASCADE, db_constraint=False,
+                                   related_name="search_text")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, db_constraint=False,
+                                     related_name="+")
+    text = models.CharField(max_length=255)
+
+    class Meta(TenantScopedModel.Meta):
+        indexes = [models.Index(fields=["conversation"], name="message_text_conversation_idx")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class MessageAttempt(TenantScopedModel):
     """One call to a provider for one message: what was asked, what came back, how long."""
 
