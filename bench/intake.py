@@ -262,7 +262,10 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     # The closed-loop run's statuses, applied per second from its first POST to the last applied.
     applied_rate = closed_applied / apply_span if apply_span > 0 else math.nan
     lost = expected - applied
-    answered_share = offered.raw["completed"] / len(offered_posts) if offered_posts else math.nan
+    # Answered per second of the span the rate was offered for (or longer, when the server fell
+    # behind), against the rate offered: below 1.0 the rate was not sustained.
+    answered_share = (offered.raw["completed"] / max(offered_span, offered.raw["elapsed_s"]) / offered_rate
+                      if offered_posts else math.nan)
 
     floor_name = "HMAC+INSERT view"
     result.add("acknowledged POSTs/s", intake.rps, "req/s", floor=floor.rps, floor_name=floor_name,
