@@ -433,8 +433,6 @@ def meta(message: Any) -> MessageMeta:
 # Every value a person or a provider wrote goes through _e() or linkify(), so all of it is
 # escaped; only fixed markup and icon() SVGs are inserted as they are.
 
-
-
 def _get(content: Any, key: str) -> Any:
     return content.get(key) if isinstance(content, dict) else None
 
