@@ -44,6 +44,7 @@ PARAMS: dict[str, Any] = {
     "budget": 1000,  # the number's messages_per_second
     "worker_concurrency": 4,  # prefork processes on sending,default (dispatch, feed, planning)
     "webhook_worker_concurrency": 2,  # prefork processes on webhooks,events (the webhooks-on run)
+    "webhook_worker_nice": 0,  # CPU priority of the webhook worker (0: the same as the others)
     "web_workers": 2,  # gunicorn gthread workers receiving the emulator's webhooks ...
     "web_threads": 4,  # ... and threads each
     "runs": "off,on",  # status webhooks off, on (comma-separated)
@@ -169,14 +170,16 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
             web_port = free_port()
             web = procs.gunicorn(port=web_port, workers=params["web_workers"], threads=params["web_threads"])
             hooks = procs.celery_worker(name=f"worker-webhooks-{run}", queues="webhooks,events",
-                                        concurrency=params["webhook_worker_concurrency"])
+                                        concurrency=params["webhook_worker_concurrency"],
+                                        nice=params["webhook_worker_nice"])
             pgids.append(hooks.pid)
             emulator_args += ["--webhook-url", f"http://{HOST}:{web_port}/webhooks/meta/", "--app-secret",
                               APP_SECRET, "--read-share", "1", "--sent-delay", "0.2", "--delivered-delay", "0.5",
                               "--read-delay", "1", "--jitter", "0.2"]
             layout["web"] = f"gunicorn, {params['web_workers']} x {params['web_threads']} threads, pid {web.pid}"
             layout["webhook worker"] = (f"celery -Q webhooks,events, concurrency "
-                                        f"{params['webhook_worker_concurrency']}, pid {hooks.pid}")
+                                        f"{params['webhook_worker_concurrency']}, nice "
+                                        f"{params['webhook_worker_nice']}, pid {hooks.pid}")
         else:
             emulator_args.append("--no-status-webhooks")
         emulator = procs.emulator(port=emulator_port, args=emulator_args)

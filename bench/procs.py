@@ -380,11 +380,12 @@ class Processes:
         self.wait_for_http(f"http://{HOST}:{port}/_bench/bare/", process)
         return process
 
-    def celery_worker(self, *, name: str, queues: str, concurrency: int) -> Process:
+    def celery_worker(self, *, name: str, queues: str, concurrency: int, nice: int = 0) -> Process:
         ready = RUN_DIR / f"{name}.ready"
         ready.unlink(missing_ok=True)
         process = self.start(name, [
-            sys.executable, "-m", "bench.worker", str(ready), "--", "-Q", queues, "--concurrency", str(concurrency),
+            sys.executable, "-m", "bench.worker", str(ready), *(["--nice", str(nice)] if nice else []),
+            "--", "-Q", queues, "--concurrency", str(concurrency),
             "--pool", "prefork", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle",
             "--hostname", f"bench-{name}@%h",
         ])

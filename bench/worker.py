@@ -1,21 +1,27 @@
 """A Celery worker for the benchmarks that says when it is ready.
 
-``python -m bench.worker READY_FILE -- <celery worker options>`` runs Parley's Celery app (the
-same as ``celery -A config worker``) and creates READY_FILE when the worker has started its pool
-and consumer (Celery's ``worker_ready`` signal), so a benchmark starts its clock only once the
-worker can take work -- with any broker, including the filesystem one that cannot answer pings.
+``python -m bench.worker READY_FILE [--nice N] -- <celery worker options>`` runs Parley's Celery
+app (the same as ``celery -A config worker``) and creates READY_FILE when the worker has started
+its pool and consumer (Celery's ``worker_ready`` signal), so a benchmark starts its clock only
+once the worker can take work -- with any broker, including the filesystem one that cannot
+answer pings. ``--nice N`` lowers the worker's CPU priority (its pool inherits it), as
+``nice -n N celery worker`` would.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) < 2 or argv[1] != "--":
-        raise SystemExit("usage: python -m bench.worker READY_FILE -- <celery worker options>")
-    ready = Path(argv[0])
+    ready, argv = Path(argv[0]) if argv else None, argv[1:]
+    if len(argv) >= 2 and argv[0] == "--nice":
+        os.nice(int(argv[1]))
+        argv = argv[2:]
+    if ready is None or not argv or argv[0] != "--":
+        raise SystemExit("usage: python -m bench.worker READY_FILE [--nice N] -- <celery worker options>")
 
     from celery.signals import worker_ready
 
@@ -25,7 +31,7 @@ def main(argv: list[str]) -> None:
     def touch(**kwargs: object) -> None:
         ready.touch()
 
-    app.worker_main(argv=["worker", *argv[2:]])
+    app.worker_main(argv=["worker", *argv[1:]])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from apps.conversations import statuses
 from apps.conversations.models import Conversation, Message
+from apps.core.bulk import insert_rows
 from apps.core.statistics import analyze
 from apps.providers.ratelimit import acquire
 
@@ -231,13 +232,14 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None) -> int
             content, body = template_content(template=template, values=values or {})
             preview = body[:255]
             previews[by_contact[contact_id]] = preview
-            messages.append(Message(
-                tenant_id=tenant_id, conversation_id=by_contact[contact_id], phone_number=number,
-                contact_id=contact_id, direction=Message.Direction.OUTBOUND, type=Message.Type.TEMPLATE,
-                content=content, text_preview=preview, status=Message.Status.QUEUED, status_updated_at=now,
-                occurred_at=now, campaign_recipient_id=recipient_id, next_attempt_at=now, updated_at=now,
-            ))
-        Message.objects.for_tenant(tenant_id).bulk_create(messages, batch_size=FEED_BATCH)
+            messages.append({"conversation_id": by_contact[contact_id], "contact_id": contact_id, "content": content,
+                             "text_preview": preview, "campaign_recipient_id": recipient_id})
+        # One INSERT with an array per column (bulk_create spent a fifth of the sending worker's
+        # CPU preparing values and placeholders); a recipient fed twice still violates the unique key.
+        insert_rows(Message, messages, {
+            "tenant_id": tenant_id, "phone_number_id": number.pk, "direction": Message.Direction.OUTBOUND,
+            "type": Message.Type.TEMPLATE, "status": Message.Status.QUEUED, "status_updated_at": now,
+            "occurred_at": now, "next_attempt_at": now, "created_at": now, "updated_at": now})
         fed = recipients.filter(id__in=[row[0] for row in rows], status=CampaignRecipient.Status.PENDING).update(
             status=CampaignRecipient.Status.QUEUED, updated_at=now)
         if fed != len(rows):  # the campaign lock makes this impossible; never paper over it

@@ -24,6 +24,7 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core.bulk import insert_rows
 from apps.core.exceptions import ApplicationError
 from apps.core.netsafety import UnsafeURL, check_public_url
 from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
@@ -386,59 +387,6 @@ def run(contact_import: ContactImport) -> ContactImport:
     return contact_import
 
 
-PLAIN_TYPES = frozenset({"CharField", "TextField", "IntegerField", "BigIntegerField", "PositiveIntegerField",
-                         "ForeignKey"})
-
-
-def _db_values(field: Any, values: list[Any], connection: Any) -> list[Any]:
-    kind = field.get_internal_type()
-    if kind in PLAIN_TYPES and all(value is None or isinstance(value, str | int) for value in values):
-        return values  # what get_db_prep_save would return, without a call per value
-    if kind == "JSONField" and connection.vendor == "sqlite":
-        return [json.dumps(value) for value in values]  # as Django writes it
-    return [field.get_db_prep_save(value, connection) for value in values]
-
-
-def _insert_rows(model: Any, rows: list[dict[str, Any]], constants: dict[str, Any]) -> None:
-    """``INSERT … ON CONFLICT DO NOTHING`` for many rows at once, every concrete column
-    written. The ORM's bulk_create spends most of a large import preparing values one by one
-    and, on PostgreSQL, in the driver's parsing of a statement with thousands of placeholders;
-    here PostgreSQL gets one statement with one array per column (``unnest``) and SQLite one
-    ``executemany``."""
-    if not rows:
-        return
-    connection = connections[router.db_for_write(model)]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    prototype = model(**constants)
-    fixed = {f.attname: f.get_db_prep_save(getattr(prototype, f.attname), connection)
-             for f in fields if f.attname not in rows[0]}
-    varying = [f for f in fields if f.attname not in fixed]
-    quote = connection.ops.quote_name
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            selects, fixed_args, arrays, names = [], [], [], []
-            for f in fields:
-                if f.attname in fixed:
-                    selects.append(f"%s::{f.db_type(connection)}")
-                    fixed_args.append(fixed[f.attname])
-                    continue
-                is_json = f.get_internal_type() == "JSONField"
-                values = [row[f.attname] for row in rows]
-                names.append(f"c{len(names)}")
-                selects.append(f"u.{names[-1]}")
-                arrays.append((f"%s::{'jsonb' if is_json else f.db_type(connection)}[]",
-                               [json.dumps(v, ensure_ascii=False) for v in values] if is_json else values))
-            unnest = ", ".join(sql for sql, _ in arrays)
-            cursor.execute(f"{head} SELECT {', '.join(selects)} FROM unnest({unnest}) AS u({', '.join(names)}) "
-                           "ON CONFLICT DO NOTHING", [*fixed_args, *[values for _, values in arrays]])
-        else:
-            prepared = {f.attname: _db_values(f, [row[f.attname] for row in rows], connection) for f in varying}
-            params = [[fixed[f.attname] if f.attname in fixed else prepared[f.attname][i] for f in fields]
-                      for i in range(len(rows))]
-            cursor.executemany(f"{head} VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING", params)
-
-
 def _update_rows(rows: list[tuple[int, str, dict[str, Any]]], now: Any) -> None:
     """Name and attributes of existing contacts, one ``executemany``."""
     if not rows:
@@ -480,8 +428,8 @@ def _write_chunk(contact_import: ContactImport, chunk: _Chunk) -> None:
                     contacts.filter(wa_id__in=list(rows)).values_list("pk", "wa_id", "name", "attributes")}
         now = timezone.now()
         new = [p for wa_id, p in rows.items() if wa_id not in existing]
-        _insert_rows(Contact, [{"wa_id": p.wa_id, "name": p.name, "attributes": p.attributes} for p in new],
-                     {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+        insert_rows(Contact, [{"wa_id": p.wa_id, "name": p.name, "attributes": p.attributes} for p in new],
+                    {"tenant_id": tenant_id, "created_at": now, "updated_at": now}, ignore_conflicts=True)
         created = len(new)
         ids = dict(contacts.filter(wa_id__in=[p.wa_id for p in new]).values_list("wa_id", "pk")) if new else {}
         changed: list[tuple[int, str, dict[str, Any]]] = []
@@ -502,9 +450,9 @@ def _write_chunk(contact_import: ContactImport, chunk: _Chunk) -> None:
             from .services import tags_ensure
 
             by_name = tags_ensure(tenant=contact_import.tenant, names=sorted(names))
-            _insert_rows(ContactTag, [{"contact_id": ids[wa_id], "tag_id": by_name[tag].pk}
-                                      for wa_id, p in rows.items() if wa_id in ids for tag in p.tags],
-                         {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+            insert_rows(ContactTag, [{"contact_id": ids[wa_id], "tag_id": by_name[tag].pk}
+                                     for wa_id, p in rows.items() if wa_id in ids for tag in p.tags],
+                        {"tenant_id": tenant_id, "created_at": now, "updated_at": now}, ignore_conflicts=True)
     kept = contact_import.errors
     room = max(0, ERRORS_KEPT - len(kept))
     fields: dict[str, Any] = {

@@ -1,0 +1,31 @@
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.contacts.models import Contact
+from apps.core.bulk import insert_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_get_their_values_the_constants_and_the_model_defaults(tenant):
+    now = timezone.now()
+    insert_rows(Contact, [{"wa_id": "14155550001", "name": "Ada", "attributes": {"plan": "pro", "ünï": "✓"}},
+                          {"wa_id": "14155550002", "name": "", "attributes": {}}],
+                {"tenant_id": tenant.pk, "created_at": now, "updated_at": now})
+    ada, other = Contact.all_tenants.filter(tenant=tenant).order_by("wa_id")
+    assert (ada.name, ada.attributes, ada.created_at, ada.tenant_id) == ("Ada", {"plan": "pro", "ünï": "✓"}, now,
+                                                                         tenant.pk)
+    default = Contact(tenant=tenant)
+    assert (other.name, other.opt_in_status, other.profile_name) == ("", default.opt_in_status, default.profile_name)
+
+
+def test_a_conflict_raises_unless_conflicts_are_ignored(tenant):
+    now = timezone.now()
+    constants = {"tenant_id": tenant.pk, "created_at": now, "updated_at": now}
+    insert_rows(Contact, [{"wa_id": "14155550001", "name": "Ada"}], constants)
+    insert_rows(Contact, [{"wa_id": "14155550001", "name": "Again"}, {"wa_id": "14155550003", "name": "New"}],
+                constants, ignore_conflicts=True)
+    assert dict(Contact.all_tenants.values_list("wa_id", "name")) == {"14155550001": "Ada", "14155550003": "New"}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Contact, [{"wa_id": "14155550003", "name": "Twice"}], constants)
