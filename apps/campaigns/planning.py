@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.contacts.models import Contact, Segment
 from apps.contacts.selectors import contact_filter
+from apps.core.bulk import insert_rows
 from apps.core.exceptions import ApplicationError
 from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
 from apps.core.statistics import analyze
@@ -152,7 +153,11 @@ def _plan_audience_chunk(*, campaign: Campaign, names: list[str]) -> int | None:
         rows = []
         for contact in contacts:
             rows.append(_settle(campaign=campaign, names=names, contact=contact, to=contact.wa_id, given=None))
-        CampaignRecipient.objects.for_tenant(tenant_id).bulk_create(rows, ignore_conflicts=True)
+        now = timezone.now()
+        insert_rows(CampaignRecipient, [{"contact_id": r.contact_id, "to": r.to, "status": r.status,
+                                         "skip_reason": r.skip_reason, "variables": r.variables} for r in rows],
+                    {"tenant_id": tenant_id, "campaign_id": campaign.pk, "created_at": now, "updated_at": now},
+                    ignore_conflicts=True)  # a contact already planned (a retried chunk) stays as it was
         return len(rows)
 
 
