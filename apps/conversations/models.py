@@ -146,8 +146,15 @@ class Message(TenantScopedModel):
     # The normalized type object (Meta's shape: {"body": ...} for text, {"link"|"id", ...} for media…).
     content = models.JSONField(default=dict, blank=True)
     text_preview = models.CharField(max_length=255, blank=True, default="")
-    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The tenant's own index would repeat the composite ones below, which all lead with it; the
+    # nullable keys are indexed where set (partial indexes below). An outbound message's row is
+    # rewritten five times (no update of it is HOT, its status being indexed), and every index
+    # it is in takes a new entry each time.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+                              db_index=False)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 db_index=False)
     reply_to_provider_id = models.CharField(max_length=160, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices)
     status_updated_at = models.DateTimeField(null=True, blank=True)
@@ -171,7 +178,7 @@ class Message(TenantScopedModel):
     campaign_recipient = models.OneToOneField("campaigns.CampaignRecipient", null=True, blank=True,
                                               on_delete=models.SET_NULL, related_name="message")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+                                related_name="+", db_index=False)
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
 
@@ -197,6 +204,10 @@ class Message(TenantScopedModel):
             # The sweeper's scan: rows waiting in queued/sending past their time.
             models.Index(fields=["status", "next_attempt_at"], name="message_sweep_idx",
                          condition=models.Q(status__in=["queued", "sending"])),
+            # What deleting a file, a quoted message or a user must find (SET NULL), only where set.
+            models.Index(fields=["media"], name="message_media_idx", condition=models.Q(media__isnull=False)),
+            models.Index(fields=["reply_to"], name="message_reply_to_idx", condition=models.Q(reply_to__isnull=False)),
+            models.Index(fields=["sent_by"], name="message_sent_by_idx", condition=models.Q(sent_by__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from apps.conversations.models import Message, MessageText
+from apps.conversations.text_triggers import ensure_sqlite_message_text_triggers
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -68,7 +69,19 @@ def test_the_migration_copies_existing_messages_and_can_be_reversed(open_convers
     executor.migrate([("conversations", "0004_message_text_trigram_index")])
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate([("conversations", "0005_message_text")])
+    executor.migrate([("conversations", "0006_message_partial_key_indexes")])  # 0006 rebuilds it on SQLite
     assert texts(open_conversation) == {kept.pk: "Before the copy existed"}
     later = MessageFactory(conversation=open_conversation, text_preview="After")
     assert texts(open_conversation) == {kept.pk: "Before the copy existed", later.pk: "After"}
+
+
+def test_triggers_a_table_rebuild_dropped_are_created_again_after_migrate(open_conversation):
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite rebuilds a table to alter it (and drops its triggers)")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER conversations_message_text_insert")
+    lost = MessageFactory(conversation=open_conversation, text_preview="Not copied")
+    assert texts(open_conversation) == {}
+    ensure_sqlite_message_text_triggers()  # what post_migrate runs
+    kept = MessageFactory(conversation=open_conversation, text_preview="Copied again")
+    assert texts(open_conversation) == {kept.pk: "Copied again"} and lost.pk not in texts(open_conversation)

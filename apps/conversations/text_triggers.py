@@ -1,0 +1,50 @@
+"""The SQLite triggers that keep MessageText (models.py) in step with the messages.
+
+Migration ``conversations.0005`` creates them on both databases. SQLite, unlike PostgreSQL,
+rebuilds a table to alter one of its columns -- and a rebuilt table has lost its triggers -- so
+after every ``migrate`` they are created again where missing (``post_migrate``, apps.py). The
+statements are those of 0005, with ``IF NOT EXISTS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SQLITE_TRIGGERS = [
+    """
+    CREATE TRIGGER IF NOT EXISTS conversations_message_text_insert AFTER INSERT ON conversations_message
+    WHEN NEW.text_preview <> ''
+    BEGIN
+        INSERT INTO conversations_messagetext (message_id, tenant_id, conversation_id, text, created_at, updated_at)
+        VALUES (NEW.id, NEW.tenant_id, NEW.conversation_id, NEW.text_preview, NEW.created_at, NEW.updated_at);
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS conversations_message_text_update
+    AFTER UPDATE OF text_preview, conversation_id, tenant_id ON conversations_message
+    WHEN OLD.text_preview IS NOT NEW.text_preview OR OLD.conversation_id <> NEW.conversation_id
+         OR OLD.tenant_id <> NEW.tenant_id
+    BEGIN
+        DELETE FROM conversations_messagetext WHERE message_id = NEW.id;
+        INSERT INTO conversations_messagetext (message_id, tenant_id, conversation_id, text, created_at, updated_at)
+        SELECT NEW.id, NEW.tenant_id, NEW.conversation_id, NEW.text_preview, NEW.created_at, NEW.updated_at
+        WHERE NEW.text_preview <> '';
+    END
+    """,
+]
+
+
+def ensure_sqlite_message_text_triggers(*, using: str = "default", **kwargs: Any) -> None:
+    """Create the triggers where a table rebuild dropped them (SQLite only; once the table
+    exists)."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    tables = set(connection.introspection.table_names())
+    if not {"conversations_message", "conversations_messagetext"} <= tables:
+        return
+    with connection.cursor() as cursor:
+        for statement in SQLITE_TRIGGERS:
+            cursor.execute(statement)
