@@ -138,19 +138,21 @@ class Message(TenantScopedModel):
         FAILED = statuses.FAILED, "Failed"
         RECEIVED = statuses.RECEIVED, "Received"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", on_delete=models.CASCADE, related_name="+")
+    # Few indexes, because an outbound message's row is rewritten five times (no update of it is
+    # HOT, its status being indexed) and every index takes a new entry each time: the tenant's
+    # own index would repeat the composite ones below, the nullable keys are indexed where set
+    # (partial indexes), the conversation and the number by the indexes that lead with them.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages",
+                                     db_index=False)
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", on_delete=models.CASCADE, related_name="+",
+                                     db_index=False)
     contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
     direction = models.CharField(max_length=8, choices=Direction.choices)
     type = models.CharField(max_length=16, choices=Type.choices)
     # The normalized type object (Meta's shape: {"body": ...} for text, {"link"|"id", ...} for media…).
     content = models.JSONField(default=dict, blank=True)
     text_preview = models.CharField(max_length=255, blank=True, default="")
-    # The tenant's own index would repeat the composite ones below, which all lead with it; the
-    # nullable keys are indexed where set (partial indexes below). An outbound message's row is
-    # rewritten five times (no update of it is HOT, its status being indexed), and every index
-    # it is in takes a new entry each time.
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
                               db_index=False)
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -194,8 +196,10 @@ class Message(TenantScopedModel):
                                    name="message_direction_valid"),
         ]
         indexes = [
-            models.Index(fields=["tenant", "conversation", "-id"], name="message_thread_idx"),
-            models.Index(fields=["tenant", "phone_number", "wa_message_id"], name="message_wamid_idx"),
+            # A conversation's and a number's rows, all of a tenant's: no tenant column in front, so
+            # that these also serve the foreign keys (cascades) and the table keeps fewer indexes.
+            models.Index(fields=["conversation", "-id"], name="message_thread_idx"),
+            models.Index(fields=["phone_number", "wa_message_id"], name="message_wamid_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="message_tenant_recent_idx"),
             models.Index(fields=["tenant", "direction", "status", "-id"], name="message_tenant_status_idx"),
             # The dispatcher's claim: a number's due queued rows, oldest first.

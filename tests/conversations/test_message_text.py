@@ -69,7 +69,7 @@ def test_the_migration_copies_existing_messages_and_can_be_reversed(open_convers
     executor.migrate([("conversations", "0004_message_text_trigram_index")])
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate([("conversations", "0006_message_partial_key_indexes")])  # 0006 rebuilds it on SQLite
+    executor.migrate([("conversations", "0006_message_fewer_indexes")])  # 0006 rebuilds it on SQLite
     assert texts(open_conversation) == {kept.pk: "Before the copy existed"}
     later = MessageFactory(conversation=open_conversation, text_preview="After")
     assert texts(open_conversation) == {kept.pk: "Before the copy existed", later.pk: "After"}
