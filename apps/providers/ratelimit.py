@@ -57,7 +57,7 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
-BURST_PERCENT = 2
+BURST_PER_MILLE = 15
 REDIS_KEY_PREFIX = "parley:bucket:"
 FILE_DIR_NAME = "ratelimit"
 
@@ -89,11 +89,11 @@ class TokenBucket(Protocol):
 
 
 def bucket_capacity(rate: float) -> int:
-    """The burst a bucket refilled at ``rate`` tokens/s may hold: 2 % of a second, at least 1."""
+    """The burst a bucket refilled at ``rate`` tokens/s may hold: 1.5 % of a second, at least 1."""
     _check_rate(rate)
-    # rate * 2 / 100 rather than rate * 0.02: the integer arithmetic stays exact for whole rates
-    # (0.02 is not exact in binary; 35 * 0.02 is 0.7000000000000001).
-    return max(1, math.ceil(rate * BURST_PERCENT / 100))
+    # rate * 15 / 1000 rather than rate * 0.015: the integer arithmetic stays exact for whole
+    # rates (0.015 is not exact in binary).
+    return max(1, math.ceil(rate * BURST_PER_MILLE / 1000))
 
 
 def _check_rate(rate: float) -> None:
