@@ -1,9 +1,9 @@
 """The SQLite triggers that keep MessageText (models.py) in step with the messages.
 
-Migration ``conversations.0005`` creates them on both databases. SQLite, unlike PostgreSQL,
-rebuilds a table to alter one of its columns -- and a rebuilt table has lost its triggers -- so
-after every ``migrate`` they are created again where missing (``post_migrate``, apps.py). The
-statements are those of 0005, with ``IF NOT EXISTS``.
+Migration ``conversations.0005`` creates them (and PostgreSQL's own). SQLite, unlike
+PostgreSQL, rebuilds a table to alter one of its columns -- and a rebuilt table has lost its
+triggers -- so 0006 creates them again, and so does every ``migrate`` where they are missing
+(``post_migrate``, apps.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import django.db.models.deletion
 import django.db.models.manager
 from django.db import DatabaseError, migrations, models, transaction
 
+from apps.conversations.text_triggers import SQLITE_TRIGGERS
+
 COLUMNS = "message_id, tenant_id, conversation_id, text, created_at, updated_at"
 POSTGRESQL = [
     """
@@ -48,28 +50,7 @@ POSTGRESQL = [
     EXECUTE FUNCTION conversations_message_text_update()
     """,
 ]
-SQLITE = [
-    """
-    CREATE TRIGGER conversations_message_text_insert AFTER INSERT ON conversations_message
-    WHEN NEW.text_preview <> ''
-    BEGIN
-        INSERT INTO conversations_messagetext (message_id, tenant_id, conversation_id, text, created_at, updated_at)
-        VALUES (NEW.id, NEW.tenant_id, NEW.conversation_id, NEW.text_preview, NEW.created_at, NEW.updated_at);
-    END
-    """,
-    """
-    CREATE TRIGGER conversations_message_text_update AFTER UPDATE OF text_preview, conversation_id, tenant_id
-    ON conversations_message
-    WHEN OLD.text_preview IS NOT NEW.text_preview OR OLD.conversation_id <> NEW.conversation_id
-         OR OLD.tenant_id <> NEW.tenant_id
-    BEGIN
-        DELETE FROM conversations_messagetext WHERE message_id = NEW.id;
-        INSERT INTO conversations_messagetext (message_id, tenant_id, conversation_id, text, created_at, updated_at)
-        SELECT NEW.id, NEW.tenant_id, NEW.conversation_id, NEW.text_preview, NEW.created_at, NEW.updated_at
-        WHERE NEW.text_preview <> '';
-    END
-    """,
-]
+SQLITE = SQLITE_TRIGGERS  # kept where post_migrate can create them again (SQLite rebuilds tables)
 OLD_INDEX = "message_text_trgm_idx"
 INDEX = "message_text_copy_trgm_idx"
 
