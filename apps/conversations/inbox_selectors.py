@@ -214,16 +214,10 @@ def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxF
     """One page of the list, newest activity first, and the cursor of the next page (None at
     the end). Keyset paging: the cost of page 100 is the cost of page 1."""
     limit = limit or LIST_PAGE_SIZE
-    qs = _filtered(tenant=tenant, user=user, filters=filters, search=False).filter(status=filters.status)
-    if cursor is not None:
-        # (last_message_at, id) < cursor, written as one range on the recent-first index (an OR
-        # of two ranges makes SQLite merge and sort everything older).
-        qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
-    qs = qs.order_by("-last_message_at", "-id")
     small_label = _small_label(tenant, filters) if filters.label and not filters.q else None
     found = _rare_search(tenant, filters.q) if filters.q else None
     if small_label is not None:
-        # Among the label's few conversations (the other filters without the label's subquery).
+        # Among the label's few conversations (the other filters, without the label's subquery).
         rows = _rows_among(tenant, _unordered(tenant=tenant, user=user, filters=replace(filters, label=None),
                                               cursor=cursor).filter(pk__in=small_label), limit)
     elif found is not None:
@@ -234,12 +228,14 @@ def conversation_page(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxF
     elif filters.q:
         # The newest SEARCH_WINDOW conversations first: when their matches fill the page, they
         # are the newest matches of all. Otherwise, the whole workspace.
+        qs = _unordered(tenant=tenant, user=user, filters=filters, cursor=cursor).order_by("-last_message_at", "-id")
         window = list(qs.values_list("pk", flat=True)[:SEARCH_WINDOW])  # a list: the planner then probes by id
         rows = list(_with_row_data(qs.filter(pk__in=window).filter(_search(tenant, filters.q, correlated=True)))
                     [:limit + 1])
         if len(rows) <= limit:
             rows = list(_with_row_data(qs.filter(_search(tenant, filters.q)))[:limit + 1])
     else:
+        qs = _unordered(tenant=tenant, user=user, filters=filters, cursor=cursor).order_by("-last_message_at", "-id")
         rows = list(_with_row_data(qs)[:limit + 1])
     next_cursor = None
     if len(rows) > limit:
@@ -262,8 +258,11 @@ def _small_label(tenant: Tenant, filters: InboxFilters) -> QuerySet[Conversation
 
 def _unordered(*, tenant: Tenant, user: AbstractBaseUser, filters: InboxFilters,
                cursor: Cursor | None) -> QuerySet[Conversation]:
+    """The list under ``filters`` (search aside) after ``cursor``, in no order."""
     qs = _filtered(tenant=tenant, user=user, filters=filters, search=False).filter(status=filters.status)
     if cursor is not None:
+        # (last_message_at, id) < cursor, written as one range on the recent-first index (an OR
+        # of two ranges makes SQLite merge and sort everything older).
         qs = qs.filter(last_message_at__lte=cursor.at).exclude(last_message_at=cursor.at, pk__gte=cursor.id)
     return qs.order_by()
 

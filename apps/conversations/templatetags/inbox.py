@@ -11,6 +11,7 @@ from typing import Any
 
 from django import template
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeData, SafeString, mark_safe
@@ -422,11 +423,6 @@ class MessageMeta:
         self.reply_to = str(message.reply_to_id or "")
 
 
-@register.filter
-def meta(message: Any) -> MessageMeta:
-    return MessageMeta(message)
-
-
 # --- message rows -------------------------------------------------------------------------
 # Built here, like the list's rows, rather than in the template: a thread pane renders 50 of
 # them, and Django's template engine spent more time on them than the rest of the request.
@@ -442,8 +438,6 @@ def _who(direction: str, contact_name: str) -> str:
 
 
 def _media_url(context: Any, media_id: int) -> str:
-    from django.urls import reverse
-
     tenant = context.get("tenant")
     return reverse("conversations:media", args=[tenant.slug, media_id])
 
