@@ -131,6 +131,9 @@ STORAGES = {
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": REDIS_URL}}
+    # Every page reads the session: from Redis, written through to the database (a query
+    # fewer per request; sessions survive a Redis restart).
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     # Shared by web, worker and beat on this machine (dispatch and webhook bells, the API
     # throttle), unlike a per-process memory cache. Production sets REDIS_URL.
