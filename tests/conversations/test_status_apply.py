@@ -118,3 +118,18 @@ def test_a_batch_of_500_is_applied_in_bulk_with_events(scoped, number, open_conv
     assert Message.objects.filter(pk__in=[m.pk for m in messages], status="delivered").count() == 250
     assert WebhookDelivery.objects.filter(event_type="message.delivered").count() == 250
     assert WebhookDelivery.objects.filter(event_type="message.sent").count() == 250
+
+
+@pytest.mark.parametrize(("profile_name", "name", "shown"), [("Jess", "Jessica Doe", "Jess"),
+                                                             ("", "Jessica Doe", "Jessica Doe"), ("", "", "")])
+def test_status_events_name_the_contact_as_a_received_message_does(scoped, number, open_conversation, profile_name,
+                                                                    name, shown):
+    WebhookEndpointFactory(tenant=number.tenant)
+    contact = open_conversation.contact
+    contact.profile_name, contact.name = profile_name, name
+    contact.save(update_fields=["profile_name", "name"])
+    message = MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.N")
+    apply(number, update("wamid.N", "delivered", 2))
+    payload = WebhookDelivery.objects.get(event_type="message.delivered").payload
+    assert payload["data"]["contact"] == {"id": contact.pk, "wa_id": contact.wa_id, "name": shown}
+    assert payload["data"]["id"] == message.pk

@@ -27,9 +27,14 @@ def _iso(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def message_event_data(message: Message, *, wa_id: str | None = None) -> dict[str, Any]:
+def message_event_data(message: Message, *, wa_id: str | None = None, contact_name: str | None = None
+                       ) -> dict[str, Any]:
+    """``contact_name`` is the contact's display name when the caller read it without loading
+    the contact; otherwise a contact loaded with the message gives it."""
     contact: dict[str, Any] = {"id": message.contact_id, "wa_id": wa_id}
-    if Message.contact.is_cached(message):
+    if contact_name is not None:
+        contact["name"] = contact_name
+    elif Message.contact.is_cached(message):
         contact["name"] = message.contact.profile_name or message.contact.name
     data: dict[str, Any] = {
         "id": message.pk,

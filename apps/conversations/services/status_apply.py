@@ -24,7 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import F, Model, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from apps.conversations import statuses
@@ -40,9 +41,11 @@ EVENT_TYPES = {statuses.ACCEPTED: "message.accepted", statuses.SENT: "message.se
 # When a later status arrives first, the earlier ones it implies get the same timestamp.
 IMPLIED = {statuses.READ: (statuses.SENT, statuses.DELIVERED), statuses.DELIVERED: (statuses.SENT,)}
 # Columns a status batch never reads (loading them is most of what reading the rows costs).
-DEFERRED = ("text_preview", "sending_at", "idempotency_key", "sent_by", "attempt_count", "contact__attributes",
-            "contact__opt_in_status", "contact__opt_in_source", "contact__opted_in_at", "contact__opted_out_at",
-            "contact__last_inbound_at", "contact__created_at", "contact__updated_at")
+DEFERRED = ("text_preview", "sending_at", "idempotency_key", "sent_by", "attempt_count")
+
+
+# What message_event_data shows as the contact's name: the WhatsApp profile name, else the name.
+_CONTACT_NAME = Coalesce(NullIf(F("contact__profile_name"), Value("")), F("contact__name"))
 
 
 @dataclass
@@ -129,9 +132,11 @@ def _match(qs, updates: list[StatusUpdate]):
 
 def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate], *, lock: bool = False
           ) -> list[Message]:
-    # Only what working out the statuses and the events' data needs (the contact's name and id).
-    qs = (Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number)
-          .select_related("contact").defer(*DEFERRED).order_by("id"))
+    # Only what working out the statuses and the events' data needs. The contact's number and
+    # name come as columns of the row: a Contact instance per message would cost as much as
+    # the message's own.
+    qs = (Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number).defer(*DEFERRED)
+          .annotate(event_wa_id=F("contact__wa_id"), event_contact_name=_CONTACT_NAME).order_by("id"))
     if lock:
         # NO KEY UPDATE: excludes other writers of these rows, not inserts that reference them.
         qs = qs.select_for_update(of=("self",), no_key=True)
@@ -201,7 +206,8 @@ def _work_out(message: Message, updates: list[tuple[int, StatusUpdate]]) -> _Out
             fields |= {"error_code", "error_title", "error_detail"}
         outcome.applied += 1
         outcome.events.append((position, EVENT_TYPES[update.status],
-                               message_event_data(message, wa_id=message.contact.wa_id)))
+                               message_event_data(message, wa_id=message.event_wa_id,
+                                                  contact_name=message.event_contact_name)))
     return outcome
 
 
