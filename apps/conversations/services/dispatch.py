@@ -40,6 +40,7 @@ from apps.providers.exceptions import (
 from apps.providers.outbound import OutboundMessage, SendResult
 from apps.providers.ratelimit import TokenGate, pair_backoff_seconds
 
+from .events import message_event_data, message_rows_with_contact
 from .media import media_provider_id
 from .status_apply import bulk_update_rows
 
@@ -133,7 +134,7 @@ def _outbound(message: Message, templates: dict[tuple[str, str], MessageTemplate
         language = message.content.get("language") or {}
         template = templates.get((message.content.get("name"), language.get("code")))
     return OutboundMessage(
-        to=message.contact.wa_id, type=message.type, content=message.content,
+        to=message.event_wa_id, type=message.type, content=message.content,
         reply_to=message.reply_to_provider_id or None, callback_data=str(message.pk),
         provider_template_id=(template.provider_template_id or None) if template else None,
         template_parameter_format=template.parameter_format if template else "positional",
@@ -187,8 +188,8 @@ def _send_and_record(*, number: PhoneNumber, backend, ids: list[int], task_id: s
                      gate=None) -> list[int]:
     """Post the claimed rows (as ``gate`` allows) and record the answers; returns the ids of
     rows left unposted, to be given back to the queue."""
-    messages = list(Message.objects.for_tenant(number.tenant_id).filter(id__in=ids)
-                    .select_related("contact", "media").order_by("id"))
+    messages = list(message_rows_with_contact(Message.objects.for_tenant(number.tenant_id).filter(id__in=ids))
+                    .select_related("media").order_by("id"))
     names = {m.content.get("name") for m in messages if m.type == Message.Type.TEMPLATE}
     templates = {}
     if names:
@@ -353,10 +354,8 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
 
 
 def _event(message: Message, status: str) -> dict:
-    from .events import message_event_data
-
     message.status = status
-    return message_event_data(message, wa_id=message.contact.wa_id)
+    return message_event_data(message, wa_id=message.event_wa_id, contact_name=message.event_contact_name)
 
 
 def _mirror_recipients(tenant_id: int, messages: list[Message], status: str) -> None:

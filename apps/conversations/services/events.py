@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
+
 from apps.conversations.models import Conversation, Message
 
 # When the message reached each status (None until known on the row at hand).
@@ -21,6 +24,18 @@ STATUS_TIME_FIELDS = {
     Message.Status.READ: "read_at",
     Message.Status.FAILED: "failed_at",
 }
+
+
+# The contact's name as message_event_data shows it (the WhatsApp profile name, else the name
+# saved in Parley), for reading it with a message instead of loading the contact.
+CONTACT_NAME = Coalesce(NullIf(F("contact__profile_name"), Value("")), F("contact__name"))
+
+
+def message_rows_with_contact(qs: QuerySet[Message]) -> QuerySet[Message]:
+    """``qs`` with the contact's number and display name as columns (``event_wa_id``,
+    ``event_contact_name``): for batch paths, where a Contact instance per message would cost
+    as much as the message's own."""
+    return qs.annotate(event_wa_id=F("contact__wa_id"), event_contact_name=CONTACT_NAME)
 
 
 def _iso(moment) -> str | None:

@@ -24,14 +24,15 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import F, Model, Q, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from apps.conversations import statuses
 from apps.conversations.models import Message
 from apps.phone_numbers.models import PhoneNumber
 from apps.providers.events import StatusUpdate
+
+from .events import message_event_data, message_rows_with_contact
 
 TIMESTAMP_FIELDS = {statuses.ACCEPTED: "accepted_at", statuses.SENT: "sent_at", statuses.DELIVERED: "delivered_at",
                     statuses.READ: "read_at", statuses.FAILED: "failed_at"}
@@ -40,12 +41,6 @@ EVENT_TYPES = {statuses.ACCEPTED: "message.accepted", statuses.SENT: "message.se
                statuses.FAILED: "message.failed"}
 # When a later status arrives first, the earlier ones it implies get the same timestamp.
 IMPLIED = {statuses.READ: (statuses.SENT, statuses.DELIVERED), statuses.DELIVERED: (statuses.SENT,)}
-# Columns a status batch never reads (loading them is most of what reading the rows costs).
-DEFERRED = ("text_preview", "sending_at", "idempotency_key", "sent_by", "attempt_count")
-
-
-# What message_event_data shows as the contact's name: the WhatsApp profile name, else the name.
-_CONTACT_NAME = Coalesce(NullIf(F("contact__profile_name"), Value("")), F("contact__name"))
 
 
 @dataclass
@@ -132,11 +127,11 @@ def _match(qs, updates: list[StatusUpdate]):
 
 def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate], *, lock: bool = False
           ) -> list[Message]:
-    # Only what working out the statuses and the events' data needs. The contact's number and
-    # name come as columns of the row: a Contact instance per message would cost as much as
-    # the message's own.
-    qs = (Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number).defer(*DEFERRED)
-          .annotate(event_wa_id=F("contact__wa_id"), event_contact_name=_CONTACT_NAME).order_by("id"))
+    # The contact's number and name come as columns of the row. No column is deferred: a
+    # deferred column makes Django build every row field by field, which costs more than
+    # reading the few columns the statuses do not need.
+    qs = message_rows_with_contact(Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number)
+                                   ).order_by("id")
     if lock:
         # NO KEY UPDATE: excludes other writers of these rows, not inserts that reference them.
         qs = qs.select_for_update(of=("self",), no_key=True)
@@ -166,8 +161,6 @@ def _assign(updates: list[StatusUpdate], rows: list[Message], report: StatusAppl
 
 def _work_out(message: Message, updates: list[tuple[int, StatusUpdate]]) -> _Outcome:
     """Apply one row's updates (in ladder order) to it in memory."""
-    from .events import message_event_data
-
     outcome = _Outcome(read_status=message.status, fields=set(), events=[])
     fields = outcome.fields
     for position, update in updates:
