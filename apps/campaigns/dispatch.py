@@ -265,8 +265,10 @@ def _unclaimed_count(*, campaign: Campaign, limit: int) -> int:
 
 # A campaign adds messages (and conversations) faster than autovacuum comes round to analyze
 # them (apps/core/statistics.py): the feeder refreshes the statistics after its first couple of
-# thousand messages, then every STATISTICS_EVERY.
+# thousand messages, then every STATISTICS_EVERY, a table at most every STATISTICS_INTERVAL
+# seconds whichever task asks.
 STATISTICS_FIRST, STATISTICS_EVERY = 2_000, 25_000
+STATISTICS_INTERVAL = 15
 
 
 def _statistics_due(before: int, after: int) -> bool:
@@ -309,7 +311,7 @@ def campaign_feed(*, tenant_id: int, campaign_id: int, time_budget: float | None
                                timeout=0.25)
             fed = feed_batch(campaign=campaign, lead=lead, want=want) if want != 0 else 0
             if _statistics_due(report.fed, report.fed + fed):
-                analyze(Message, Conversation, CampaignRecipient)
+                analyze(Message, Conversation, CampaignRecipient, at_most_every=STATISTICS_INTERVAL)
             report.fed += fed
             report.batches += 1 if fed else 0
             if not fed:

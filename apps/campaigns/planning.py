@@ -38,7 +38,7 @@ from apps.core.phone import InvalidPhoneNumber, normalize_wa_id
 from apps.core.statistics import analyze
 from apps.tenants.models import Tenant
 
-from .dispatch import MESSAGED
+from .dispatch import MESSAGED, STATISTICS_INTERVAL
 from .models import Campaign, CampaignRecipient
 from .variables import resolve_variables, template_variables
 
@@ -259,7 +259,7 @@ def campaign_plan(*, tenant_id: int, campaign_id: int, time_budget: float | None
                 report.chunks += 1
                 report.planned += planned
                 if report.chunks in STATISTICS_AFTER_CHUNKS:
-                    analyze(CampaignRecipient)
+                    analyze(CampaignRecipient, at_most_every=STATISTICS_INTERVAL)
                 if time.monotonic() >= deadline:
                     return report
         _finish(campaign)
@@ -274,7 +274,8 @@ def campaign_plan(*, tenant_id: int, campaign_id: int, time_budget: float | None
 # The feeder starts while planning goes on, and PostgreSQL's own analyze comes a minute or more
 # after a bulk insert (apps/core/statistics.py): until then the planner believes the campaign has
 # a handful of recipients and picks plans that walk all of them. Fresh statistics after the first
-# chunks of each planning task, and at the end.
+# chunks of each planning task (unless another task refreshed them in the last
+# STATISTICS_INTERVAL seconds), and at the end.
 STATISTICS_AFTER_CHUNKS = (1, 10, 50)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 
 from apps.conversations.models import Conversation, Message
@@ -26,16 +26,18 @@ STATUS_TIME_FIELDS = {
 }
 
 
-# The contact's name as message_event_data shows it (the WhatsApp profile name, else the name
-# saved in Parley), for reading it with a message instead of loading the contact.
-CONTACT_NAME = Coalesce(NullIf(F("contact__profile_name"), Value("")), F("contact__name"))
-
-
 def message_rows_with_contact(qs: QuerySet[Message]) -> QuerySet[Message]:
     """``qs`` with the contact's number and display name as columns (``event_wa_id``,
-    ``event_contact_name``): for batch paths, where a Contact instance per message would cost
-    as much as the message's own."""
-    return qs.annotate(event_wa_id=F("contact__wa_id"), event_contact_name=CONTACT_NAME)
+    ``event_contact_name``, the WhatsApp profile name, else the name saved in Parley): for
+    batch paths, where a Contact instance per message would cost as much as the message's own.
+    Each is a lookup by the contact's primary key: joined instead, PostgreSQL hashes the whole
+    contacts table for a batch of a few hundred messages."""
+    from apps.contacts.models import Contact
+
+    contact = Contact.all_tenants.filter(pk=OuterRef("contact_id"))
+    name = Coalesce(NullIf(F("profile_name"), Value("")), F("name"))
+    return qs.annotate(event_wa_id=Subquery(contact.values("wa_id")[:1]),
+                       event_contact_name=Subquery(contact.annotate(shown=name).values("shown")[:1]))
 
 
 def _iso(moment) -> str | None:
