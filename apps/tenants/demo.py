@@ -10,7 +10,14 @@ from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact, ContactTag, Tag
-from apps.conversations.models import CannedResponse, Conversation, ConversationLabel, Label, Message
+from apps.conversations.models import (
+    CannedResponse,
+    Conversation,
+    ConversationLabel,
+    Label,
+    Message,
+    MessageText,
+)
 from apps.core.scoping import tenant_scope
 from apps.core.statistics import analyze
 from apps.message_templates.models import MessageTemplate
@@ -201,7 +208,7 @@ def seed_large(*, conversations: int = LARGE_CONVERSATIONS,
             reset_queries()
             if progress:
                 progress(min(first + batch, conversations), conversations)
-        analyze(Contact, Conversation, ConversationLabel, Message, sqlite=True)
+        analyze(Contact, Conversation, ConversationLabel, Message, MessageText, sqlite=True)
     return tenant, True
 
 
