@@ -328,8 +328,10 @@ def conversation_matches(*, tenant: Tenant, user: AbstractBaseUser, filters: Inb
                .filter(status=filters.status, pk__in=conversation_ids).values_list("pk", flat=True))
 
 
-def inbox_numbers(*, tenant: Tenant) -> list[PhoneNumber]:
-    return list(PhoneNumber.objects.for_tenant(tenant).order_by("display_number"))
+def inbox_numbers(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
+    """Lazy: the list body reads it only when a number filter is on (it then shows the
+    number's chip), so most list requests never run it."""
+    return PhoneNumber.objects.for_tenant(tenant).order_by("display_number")
 
 
 def label_list(*, tenant: Tenant) -> QuerySet[Label]:

@@ -16,6 +16,7 @@ from apps.conversations.inbox_selectors import Cursor, timestamp_micros
 from apps.conversations.models import CannedResponse, Conversation, Label, Media, Message
 from apps.conversations.services import message_receive
 from apps.conversations.templatetags.inbox import day_key, day_label
+from apps.core.templatetags.parley import phone
 from apps.providers.backends import locmem
 from apps.providers.events import InboundMessage
 from tests.browser.inbox_scenario import build_rich_thread, png_bytes
@@ -613,3 +614,17 @@ def test_the_thread_runs_the_same_queries_for_10_or_50_messages(agent_client, te
     assert small == large <= 14
     with django_assert_max_num_queries(small + 8):
         count_queries(agent_client, url)
+
+
+def test_the_list_body_reads_the_numbers_only_for_a_number_filter(agent_client, tenant, number, conversation):
+    def number_queries(url):
+        with CaptureQueriesContext(connection) as captured:
+            html = body(agent_client.get(url, **htmx("list-body")))
+        return html, [q for q in captured.captured_queries if 'FROM "phone_numbers_phonenumber"' in q["sql"]]
+
+    html, queries = number_queries("/t/acme/inbox/?view=all&status=open")
+    assert queries == [] and 'class="active-filters"' not in html
+    html, queries = number_queries(f"/t/acme/inbox/?view=all&status=open&number={number.pk}")
+    assert len(queries) == 1
+    chips = html[html.index('class="active-filters"'):]
+    assert phone(number.display_number) in chips[:chips.index("</div>")]
