@@ -34,7 +34,7 @@ def message_rows_with_contact(qs: QuerySet[Message]) -> QuerySet[Message]:
     contacts table for a batch of a few hundred messages."""
     from apps.contacts.models import Contact
 
-    contact = Contact.all_tenants.filter(pk=OuterRef("contact_id"))
+    contact = Contact.all_tenants.filter(pk=OuterRef("contact_id"), tenant_id=OuterRef("tenant_id"))
     name = Coalesce(NullIf(F("profile_name"), Value("")), F("name"))
     return qs.annotate(event_wa_id=Subquery(contact.values("wa_id")[:1]),
                        event_contact_name=Subquery(contact.annotate(shown=name).values("shown")[:1]))
