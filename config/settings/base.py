@@ -162,6 +162,8 @@ def filesystem_broker_options(folder: Path, polling_interval: float = 0.1) -> di
 
 if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
+    # kombu's transport, with messages written whole before a reader can take them.
+    CELERY_BROKER_TRANSPORT = "apps.core.broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
