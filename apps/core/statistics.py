@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.db import connection
 
-ANALYZED_KEY = "parley:analyzed:{table}"
+ANALYZED_KEY = "parley:analyzed:{database}:{table}"  # databases may share one cache
 
 
 def analyze(*models, sqlite: bool = False, at_most_every: float | None = None) -> None:
@@ -30,7 +30,8 @@ def analyze(*models, sqlite: bool = False, at_most_every: float | None = None) -
     with connection.cursor() as cursor:
         for model in models:
             table = model._meta.db_table
-            if at_most_every and not cache.add(ANALYZED_KEY.format(table=table), 1, timeout=at_most_every):
+            key = ANALYZED_KEY.format(database=connection.settings_dict["NAME"], table=table)
+            if at_most_every and not cache.add(key, 1, timeout=at_most_every):
                 continue
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
