@@ -42,6 +42,7 @@ PARAMS: dict[str, Any] = {
     "web_workers": 3,  # gunicorn gthread workers ...
     "web_threads": 4,  # ... and threads per worker
     "worker_concurrency": 3,  # prefork processes of the worker on the webhooks,events queues
+    "worker_nice": 0,  # CPU priority of that worker (0: the same as the web's)
     "floor_requests": 0,  # requests per floor; 0: as many as the intake POSTs
     "offered_share": 0.8,  # of the HMAC+INSERT floor's requests/s, offered in the open-loop run
     "offered_messages": 20_000,  # messages of the open-loop run (3 statuses each); its POSTs bound its length
@@ -189,12 +190,12 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         port = free_port()
         web = procs.gunicorn(port=port, workers=params["web_workers"], threads=params["web_threads"])
         worker = procs.celery_worker(name="worker-webhooks", queues="webhooks,events",
-                                     concurrency=params["worker_concurrency"])
+                                     concurrency=params["worker_concurrency"], nice=params["worker_nice"])
         result.details["processes"] = {
             "web": f"gunicorn config.wsgi, {params['web_workers']} gthread workers x {params['web_threads']} threads "
                    f"(--preload, keep-alive 5 s), pid {web.pid}",
             "worker": f"celery worker -Q webhooks,events, prefork concurrency {params['worker_concurrency']}, "
-                      f"pid {worker.pid}",
+                      f"nice {params['worker_nice']}, pid {worker.pid}",
             "load generator": f"python -m bench.loadgen, aiohttp, {concurrency} connections, its own process",
         }
         base = f"http://{HOST}:{port}"

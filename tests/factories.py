@@ -221,6 +221,10 @@ class MessageFactory(DjangoModelFactory):
     content = factory.LazyFunction(lambda: {"body": "hello"})
     text_preview = "hello"
     status = Message.Status.QUEUED
+    # As the pipeline leaves them: a sending row was claimed when due and keeps that time until
+    # it is answered or reconciled.
+    next_attempt_at = factory.LazyAttribute(
+        lambda o: timezone.now() - timedelta(minutes=10) if o.status == Message.Status.SENDING else None)
 
 
 class MessageAttemptFactory(DjangoModelFactory):

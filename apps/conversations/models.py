@@ -201,13 +201,19 @@ class Message(TenantScopedModel):
             models.Index(fields=["conversation", "-id"], name="message_thread_idx"),
             models.Index(fields=["phone_number", "wa_message_id"], name="message_wamid_idx"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="message_tenant_recent_idx"),
-            models.Index(fields=["tenant", "direction", "status", "-id"], name="message_tenant_status_idx"),
-            # The dispatcher's claim: a number's due queued rows, oldest first.
+            # No index names the status, its times, pricing or errors, so that PostgreSQL can
+            # rewrite a row in place when a claim or a status webhook moves it on (a HOT update:
+            # no index entry; migration 0008 leaves room in each page for it). That is three of
+            # an outbound message's five rewrites. ``next_attempt_at`` is set exactly while the
+            # pipeline still owes the row something (queued, or sending until answered or
+            # reconciled); accepted, later statuses and failed clear it.
+            # The dispatcher's claim: a number's due rows, oldest first (the claim keeps only the
+            # queued ones; in-flight rows, still sending, are the few it steps over).
             models.Index(fields=["tenant", "phone_number", "next_attempt_at", "id"], name="message_dispatch_idx",
-                         condition=models.Q(status="queued")),
-            # The sweeper's scan: rows waiting in queued/sending past their time.
-            models.Index(fields=["status", "next_attempt_at"], name="message_sweep_idx",
-                         condition=models.Q(status__in=["queued", "sending"])),
+                         condition=models.Q(next_attempt_at__isnull=False)),
+            # The sweeper's scan: rows the pipeline still owes something, across tenants.
+            models.Index(fields=["next_attempt_at"], name="message_pending_idx",
+                         condition=models.Q(next_attempt_at__isnull=False)),
             # What deleting a file, a quoted message or a user must find (SET NULL), only where set.
             models.Index(fields=["media"], name="message_media_idx", condition=models.Q(media__isnull=False)),
             models.Index(fields=["reply_to"], name="message_reply_to_idx", condition=models.Q(reply_to__isnull=False)),

@@ -31,6 +31,7 @@ def test_a_batch_is_sent_and_recorded(scoped, number, open_conversation, django_
     rows = Message.objects.filter(pk__in=[m.pk for m in messages])
     assert set(rows.values_list("status", flat=True)) == {"accepted"}
     assert rows.filter(provider_message_id__startswith="wamid.", accepted_at__isnull=False).count() == 30
+    assert not rows.filter(next_attempt_at__isnull=False).exists()  # nothing more is owed
     assert MessageAttempt.objects.filter(outcome="accepted").count() == 30
     # A second run finds nothing to claim: nothing is sent twice.
     assert dispatch(number).claimed == 0 and len(locmem.outbox) == 30
@@ -70,6 +71,7 @@ def test_permanent_errors_fail_with_words(scoped, number, open_conversation):
     recipient.refresh_from_db()
     assert (message.status, message.error_code, message.error_title) == ("failed", 131026, "Message undeliverable")
     assert message.error_detail == "The number is not on WhatsApp." and message.failed_at
+    assert message.next_attempt_at is None
     assert recipient.status == "failed"
 
 
@@ -87,6 +89,7 @@ def test_unknown_outcome_waits_for_a_webhook_then_the_reconciliation_window(scop
     dispatch(number)
     message.refresh_from_db()
     assert message.status == "sending"  # may have gone out: never resent blindly
+    assert message.next_attempt_at is not None  # still owed an answer: the sweeper's index holds it
     assert MessageAttempt.objects.get(message=message).outcome == "unknown"
     messages_sweep()
     message.refresh_from_db()
@@ -98,6 +101,18 @@ def test_unknown_outcome_waits_for_a_webhook_then_the_reconciliation_window(scop
     dispatch(number)
     message.refresh_from_db()
     assert message.status == "accepted" and len(locmem.outbox) == 2
+
+
+def test_the_sweeper_fails_a_row_unanswered_after_the_last_attempt(scoped, number, open_conversation, settings):
+    message, = queued(open_conversation, attempt_count=MAX_ATTEMPTS - 1)
+    locmem.script(ProviderUnknownOutcome("read timeout"))
+    dispatch(number)
+    Message.objects.filter(pk=message.pk).update(sending_at=timezone.now() - timedelta(
+        seconds=settings.PARLEY_RECONCILE_WINDOW_SECONDS + 1))
+    assert messages_sweep().failed_unknown == 1
+    message.refresh_from_db()
+    assert (message.status, message.error_title) == ("failed", "No answer from the provider")
+    assert message.next_attempt_at is None and len(locmem.outbox) == 1
 
 
 def test_sweeper_rings_for_queued_rows_the_broker_lost(scoped, number, open_conversation, settings,

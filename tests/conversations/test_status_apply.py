@@ -71,6 +71,7 @@ def test_a_lost_post_answer_is_adopted_through_callback_data(number, open_conver
     orphan.refresh_from_db()
     assert report.adopted == 1
     assert (orphan.status, orphan.provider_message_id, orphan.wa_message_id) == ("sent", "wamid.NEW", "wamid.NEW")
+    assert orphan.next_attempt_at is None  # answered: the sweeper's index lets go of it
 
 
 def test_callback_data_cannot_reach_another_numbers_or_tenants_rows(number):

@@ -402,14 +402,17 @@ def messages_sweep() -> SweepReport:
         report.rung += 1
     cutoff = now - timedelta(seconds=settings.PARLEY_RECONCILE_WINDOW_SECONDS)
     with transaction.atomic():
-        orphans = list(Message.objects.unscoped().filter(status=Message.Status.SENDING, sending_at__lt=cutoff)
+        # A sending row keeps its next_attempt_at until it is answered: the partial index on it
+        # holds only the rows still owed something, which this scan walks.
+        orphans = list(Message.objects.unscoped().filter(status=Message.Status.SENDING, sending_at__lt=cutoff,
+                                                         next_attempt_at__isnull=False)
                        .values_list("id", "tenant_id", "phone_number_id", "attempt_count"))
         orphans = _without_unapplied_callbacks(orphans)
         give_up = [row[0] for row in orphans if row[3] >= MAX_ATTEMPTS]
         resend = [row for row in orphans if row[3] < MAX_ATTEMPTS]
         if give_up:
             report.failed_unknown = Message.objects.unscoped().filter(id__in=give_up, status=Message.Status.SENDING).update(
-                status=Message.Status.FAILED, failed_at=now, status_updated_at=now, updated_at=now,
+                status=Message.Status.FAILED, failed_at=now, status_updated_at=now, updated_at=now, next_attempt_at=None,
                 error_title="No answer from the provider",
                 error_detail=f"No answer and no status webhook after {MAX_ATTEMPTS} attempts.")
         if resend:
