@@ -134,3 +134,33 @@ def test_status_events_name_the_contact_as_a_received_message_does(scoped, numbe
     payload = WebhookDelivery.objects.get(event_type="message.delivered").payload
     assert payload["data"]["contact"] == {"id": contact.pk, "wa_id": contact.wa_id, "name": shown}
     assert payload["data"]["id"] == message.pk
+
+
+def test_statuses_carrying_parley_ids_are_read_by_id_and_build_no_event_nobody_receives(
+        scoped, number, open_conversation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    messages = [MessageFactory(conversation=open_conversation, status="accepted", provider_message_id=f"wamid.{i}")
+                for i in range(3)]
+    with CaptureQueriesContext(connection) as captured:
+        report = apply(number, *[update(f"wamid.{i}", "delivered", 2, callback_data=str(m.pk))
+                                 for i, m in enumerate(messages)])
+    assert report.applied == 3
+    reads = [q["sql"] for q in captured.captured_queries
+             if q["sql"].startswith("SELECT") and 'FROM "conversations_message"' in q["sql"]]
+    assert len(reads) == 1
+    read = reads[0]
+    assert "provider_message_id\" = ANY" not in read and "provider_message_id\" IN" not in read
+    assert "contacts_contact" not in read  # no endpoint: no event, so no contact to name in it
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_parley_id_naming_a_row_with_another_provider_id_falls_back_to_the_full_match(
+        scoped, number, open_conversation):
+    right = MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.R")
+    wrong = MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.W")
+    report = apply(number, update("wamid.R", "delivered", 2, callback_data=str(wrong.pk)))
+    right.refresh_from_db()
+    wrong.refresh_from_db()
+    assert report.applied == 1 and (right.status, wrong.status) == ("delivered", "accepted")
