@@ -149,7 +149,7 @@ def test_statuses_carrying_parley_ids_are_read_by_id_and_build_no_event_nobody_r
     assert report.applied == 3
     reads = [q["sql"] for q in captured.captured_queries
              if q["sql"].startswith("SELECT") and 'FROM "conversations_message"' in q["sql"]]
-    assert len(reads) == 1
+    assert len(reads) == 2  # the read, then the lock of the rows to write
     read = reads[0]
     assert "provider_message_id\" = ANY" not in read and "provider_message_id\" IN" not in read
     assert "contacts_contact" not in read  # no endpoint: no event, so no contact to name in it
@@ -164,3 +164,25 @@ def test_a_parley_id_naming_a_row_with_another_provider_id_falls_back_to_the_ful
     right.refresh_from_db()
     wrong.refresh_from_db()
     assert report.applied == 1 and (right.status, wrong.status) == ("delivered", "accepted")
+
+
+def test_a_row_moved_on_between_the_read_and_the_lock_is_worked_out_afresh(scoped, number, open_conversation,
+                                                                           monkeypatch):
+    from apps.conversations.services import status_apply
+
+    # The POST's answer is recorded (sending -> accepted, with the provider's id) after the batch
+    # read the row but before it locked it: the batch must build on what was recorded.
+    message = MessageFactory(conversation=open_conversation, status="sending", provider_message_id=None)
+    real_lock = status_apply._lock
+
+    def lock_after_the_dispatcher(tenant_id, outcomes, pks):
+        Message.objects.filter(pk=message.pk).update(status="accepted", provider_message_id="wamid.L",
+                                                     wa_message_id="wamid.L", next_attempt_at=None)
+        return real_lock(tenant_id, outcomes, pks)
+
+    monkeypatch.setattr(status_apply, "_lock", lock_after_the_dispatcher)
+    report = apply(number, update("wamid.L", "delivered", 2, callback_data=str(message.pk)))
+    message.refresh_from_db()
+    assert report.applied == 1
+    assert (message.status, message.provider_message_id, message.sent_at) == ("delivered", "wamid.L",
+                                                                              T0 + timedelta(seconds=2))

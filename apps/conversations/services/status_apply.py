@@ -6,9 +6,11 @@ echoed in ``biz_opaque_callback_data`` -- which adopts a row whose POST answer w
 Statuses only move forward (statuses.can_transition); duplicates and late arrivals change
 nothing.
 
-Rows are read under row locks taken in id order (one SELECT ... FOR UPDATE), so concurrent
-webhook batches that share messages wait for each other instead of deadlocking. The new state
-is worked out in Python, and every changed row is written by a few
+Rows are read without locks and the new state is worked out in Python. Only then are the rows
+to write locked, in id order (one SELECT ... FOR NO KEY UPDATE), so that concurrent webhook
+batches and the dispatcher wait for each other instead of deadlocking, and none of them waits
+while another works in Python; a row another writer moved on since it was read is read again
+under the lock and worked out afresh. Every changed row is then written by a few
 ``UPDATE ... FROM <rows>`` statements (one per set of changed columns; no CASE WHEN per row),
 each guarded in SQL by the status that was read.
 """
@@ -58,6 +60,7 @@ class _Outcome:
     """What one message's updates did to it."""
 
     read_status: str  # what the row held when read: the write's guard
+    read_ids: tuple[str | None, str | None]  # and its provider and WhatsApp ids
     fields: set[str]
     events: list[tuple[int, str, dict]]  # (position of the update in the batch, type, data)
     applied: int = 0
@@ -92,6 +95,12 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
     rows = {m.pk: m for m in found}
 
     outcomes = {pk: _work_out(rows[pk], updates_of_row, wanted) for pk, updates_of_row in assigned.items()}
+    # Only now are the rows to write locked, in id order: a row that another writer (the
+    # dispatcher recording the POST's answer, another status batch) moved on since it was read
+    # is read again under the lock and worked out afresh.
+    for pk in _lock(tenant_id, outcomes, sorted(pk for pk, outcome in outcomes.items() if outcome.fields)):
+        rows[pk] = _reread(tenant_id, phone_number, pk, with_contact=bool(wanted))
+        outcomes[pk] = _work_out(rows[pk], assigned[pk], wanted)
     moved = _write(tenant_id=tenant_id, rows=rows, outcomes=outcomes)
     if moved:  # cannot happen: the rows are locked until this transaction ends
         raise RuntimeError(f"message rows {sorted(moved)} changed under a row lock")
@@ -134,22 +143,23 @@ def _match(qs, updates: list[StatusUpdate]):
     return qs.filter(condition)
 
 
+def _rows(tenant_id: int, phone_number: PhoneNumber, *, with_contact: bool):
+    # No column is deferred: a deferred column makes Django build every row field by field,
+    # which costs more than reading the few columns the statuses do not need.
+    qs = Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number).order_by("id")
+    return message_rows_with_contact(qs) if with_contact else qs  # the contact's number and name as columns
+
+
 def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate], *, with_contact: bool
           ) -> list[Message]:
-    """The rows the updates are about, locked (NO KEY UPDATE: excludes other writers of these
-    rows, not inserts that reference them) in id order.
+    """The rows the updates are about, read without locks (``_lock`` takes them for the write).
 
     A Meta status of a message Parley sent carries the message's id (biz_opaque_callback_data):
     when every update does, and each row it names has the update's provider id, those rows are
     all the full match would find (the provider id is unique per number), and reading them by
     primary key costs one index instead of three. Otherwise (Gupshup, messages sent elsewhere,
     a row to adopt) the full match runs."""
-    # No column is deferred: a deferred column makes Django build every row field by field,
-    # which costs more than reading the few columns the statuses do not need.
-    qs = Message.objects.for_tenant(tenant_id).filter(phone_number=phone_number).order_by("id")
-    if with_contact:  # the contact's number and name, as columns of the row
-        qs = message_rows_with_contact(qs)
-    qs = qs.select_for_update(of=("self",), no_key=True)
+    qs = _rows(tenant_id, phone_number, with_contact=with_contact)
     callback_ids = [_callback_id(u.callback_data) for u in updates]
     if all(callback_ids):
         rows = list(_by_ids(qs, sorted(set(callback_ids))).filter(direction=Message.Direction.OUTBOUND))
@@ -159,6 +169,21 @@ def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate]
                for pk, update in zip(callback_ids, updates, strict=True)):
             return rows
     return list(_match(qs, updates))
+
+
+def _lock(tenant_id: int, outcomes: dict[int, _Outcome], pks: list[int]) -> list[int]:
+    """Lock ``pks`` in id order (NO KEY UPDATE: excludes other writers of these rows, not
+    inserts that reference them), so that concurrent batches and the dispatcher wait for each
+    other instead of deadlocking; returns those whose status or ids are no longer the ones read."""
+    if not pks:
+        return []
+    seen = (_by_ids(Message.objects.for_tenant(tenant_id), pks).order_by("id")
+            .select_for_update(no_key=True).values_list("id", "status", "provider_message_id", "wa_message_id"))
+    return [pk for pk, status, *ids in seen if (status, tuple(ids)) != (outcomes[pk].read_status, outcomes[pk].read_ids)]
+
+
+def _reread(tenant_id: int, phone_number: PhoneNumber, pk: int, *, with_contact: bool) -> Message:
+    return _rows(tenant_id, phone_number, with_contact=with_contact).get(pk=pk)
 
 
 def _assign(updates: list[StatusUpdate], rows: list[Message], report: StatusApplyReport
@@ -185,7 +210,8 @@ def _assign(updates: list[StatusUpdate], rows: list[Message], report: StatusAppl
 def _work_out(message: Message, updates: list[tuple[int, StatusUpdate]], wanted: set[str]) -> _Outcome:
     """Apply one row's updates (in ladder order) to it in memory; the events of ``wanted``
     types are built."""
-    outcome = _Outcome(read_status=message.status, fields=set(), events=[])
+    outcome = _Outcome(read_status=message.status, read_ids=(message.provider_message_id, message.wa_message_id),
+                       fields=set(), events=[])
     fields = outcome.fields
     for position, update in updates:
         if not message.provider_message_id and update.provider_message_id:
