@@ -98,9 +98,10 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
     # Only now are the rows to write locked, in id order: a row that another writer (the
     # dispatcher recording the POST's answer, another status batch) moved on since it was read
     # is read again under the lock and worked out afresh.
-    for pk in _lock(tenant_id, outcomes, sorted(pk for pk, outcome in outcomes.items() if outcome.fields)):
-        rows[pk] = _reread(tenant_id, phone_number, pk, with_contact=bool(wanted))
-        outcomes[pk] = _work_out(rows[pk], assigned[pk], wanted)
+    moved = _lock(tenant_id, outcomes, sorted(pk for pk, outcome in outcomes.items() if outcome.fields))
+    for message in _by_ids(_rows(tenant_id, phone_number, with_contact=bool(wanted)), moved) if moved else ():
+        rows[message.pk] = message
+        outcomes[message.pk] = _work_out(message, assigned[message.pk], wanted)
     moved = _write(tenant_id=tenant_id, rows=rows, outcomes=outcomes)
     if moved:  # cannot happen: the rows are locked until this transaction ends
         raise RuntimeError(f"message rows {sorted(moved)} changed under a row lock")
@@ -181,10 +182,6 @@ def _lock(tenant_id: int, outcomes: dict[int, _Outcome], pks: list[int]) -> list
     seen = (_by_ids(Message.objects.for_tenant(tenant_id), pks).order_by("id")
             .select_for_update(no_key=True).values_list("id", "status", "provider_message_id", "wa_message_id"))
     return [pk for pk, status, *ids in seen if (status, tuple(ids)) != (outcomes[pk].read_status, outcomes[pk].read_ids)]
-
-
-def _reread(tenant_id: int, phone_number: PhoneNumber, pk: int, *, with_contact: bool) -> Message:
-    return _rows(tenant_id, phone_number, with_contact=with_contact).get(pk=pk)
 
 
 def _assign(updates: list[StatusUpdate], rows: list[Message], report: StatusApplyReport
