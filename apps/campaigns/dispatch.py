@@ -193,10 +193,20 @@ def _lock_campaign(campaign_id: int, tenant_id: int) -> str | None:
     return qs.values_list("status", flat=True).first()
 
 
-def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None) -> int:
+@dataclass
+class FeedCursor:
+    """The largest recipient id a feed task has fed. Its next read starts after it, instead of
+    walking again, from the campaign's first recipient, the index entries of every recipient it
+    fed (dead until VACUUM comes: each left ``pending`` with a rewrite)."""
+
+    after: int = 0
+
+
+def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None, cursor: FeedCursor | None = None) -> int:
     """Turn up to ``want`` pending recipients into queued messages -- no more than keeps ``lead``
     messages queued -- in one transaction, and ring the number's dispatch task. Returns how many
-    were fed."""
+    were fed. With a ``cursor``, recipients after it are read first; only when there are none is
+    the campaign read from its start (a recipient planned or put back below the cursor)."""
     from apps.conversations.services.dispatch import ring_dispatch
 
     tenant_id = campaign.tenant_id
@@ -211,10 +221,16 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None) -> int
         room = min(lead - waiting, lead if want is None else want)
         if room <= 0:
             return 0
-        rows = list(recipients.filter(campaign_id=campaign.pk, status=CampaignRecipient.Status.PENDING)
-                    .order_by("id").values_list("id", "contact_id", "variables")[:min(room, FEED_BATCH)])
+        pending = (recipients.filter(campaign_id=campaign.pk, status=CampaignRecipient.Status.PENDING)
+                   .order_by("id").values_list("id", "contact_id", "variables"))
+        after = cursor.after if cursor else 0
+        rows = list((pending.filter(id__gt=after) if after else pending)[:min(room, FEED_BATCH)])
+        if not rows and after:
+            rows = list(pending[:min(room, FEED_BATCH)])
         if not rows:
             return 0
+        if cursor:
+            cursor.after = rows[-1][0]
         contact_ids = [row[1] for row in rows]
         conversations = Conversation.objects.for_tenant(tenant_id)
         by_contact = dict(conversations.filter(phone_number=number, contact_id__in=contact_ids)
@@ -284,6 +300,7 @@ def campaign_feed(*, tenant_id: int, campaign_id: int, time_budget: float | None
     budget = settings.PARLEY_CAMPAIGN_FEED_TIME_BUDGET if time_budget is None else time_budget
     deadline = time.monotonic() + budget
     last_reconcile = 0.0
+    cursor = FeedCursor()
     try:
         while True:
             # Hold the lease while alive, so the beat tick does not start a second feeder.
@@ -309,7 +326,7 @@ def campaign_feed(*, tenant_id: int, campaign_id: int, time_budget: float | None
                 # Slower than the number: the campaign's own bucket sets the pace.
                 want = acquire(key=f"campaign:{campaign.pk}", rate=pace, want=max(1, min(FEED_BATCH, pace // 4)),
                                timeout=0.25)
-            fed = feed_batch(campaign=campaign, lead=lead, want=want) if want != 0 else 0
+            fed = feed_batch(campaign=campaign, lead=lead, want=want, cursor=cursor) if want != 0 else 0
             if _statistics_due(report.fed, report.fed + fed):
                 analyze(Message, Conversation, CampaignRecipient, at_most_every=STATISTICS_INTERVAL)
             report.fed += fed

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.campaigns.dispatch import campaign_feed, feed_batch
+from apps.campaigns.dispatch import FeedCursor, campaign_feed, feed_batch
 from apps.campaigns.models import Campaign, CampaignRecipient
 from apps.campaigns.planning import campaign_plan
 from apps.campaigns.selectors import campaign_funnel, campaign_rate_series, campaign_recipient_list
@@ -105,6 +105,26 @@ def test_only_a_bounded_lead_is_queued_ahead_of_the_dispatcher(scoped, number, t
     messages_dispatch(tenant_id=scoped.pk, phone_number_id=number.pk, time_budget=0)
     assert feed_batch(campaign=campaign, lead=10) == 10
     assert statuses_of(campaign) == Counter({"accepted": 10, "queued": 10, "pending": 5})
+
+
+def test_the_feed_cursor_reads_on_after_what_it_fed_and_still_finds_a_recipient_behind_it(scoped, number, template,
+                                                                                           vip):
+    campaign = launch(scoped, number, template, vip, 6)
+    cursor = FeedCursor()
+    assert feed_batch(campaign=campaign, lead=3, cursor=cursor) == 3
+    first = list(CampaignRecipient.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True))
+    assert cursor.after == first[2]
+    # A recipient behind the cursor is pending again (as if planned late): it waits for those after
+    # the cursor, then is read from the campaign's start.
+    CampaignRecipient.objects.filter(pk=first[0]).update(status="pending")
+    Message.objects.filter(campaign_recipient_id=first[0]).delete()
+    messages_dispatch(tenant_id=scoped.pk, phone_number_id=number.pk, time_budget=0)
+    assert feed_batch(campaign=campaign, lead=3, cursor=cursor) == 3
+    assert cursor.after == first[5]
+    messages_dispatch(tenant_id=scoped.pk, phone_number_id=number.pk, time_budget=0)
+    assert feed_batch(campaign=campaign, lead=3, cursor=cursor) == 1
+    assert cursor.after == first[0]
+    assert not CampaignRecipient.objects.filter(campaign=campaign, status="pending").exists()
 
 
 def test_pause_holds_queued_messages_and_resume_releases_them(scoped, number, template, vip):
