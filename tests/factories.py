@@ -225,6 +225,7 @@ class MessageFactory(DjangoModelFactory):
     # it is answered or reconciled.
     next_attempt_at = factory.LazyAttribute(
         lambda o: timezone.now() - timedelta(minutes=10) if o.status == Message.Status.SENDING else None)
+    failed_at = factory.LazyAttribute(lambda o: timezone.now() if o.status == Message.Status.FAILED else None)
 
 
 class MessageAttemptFactory(DjangoModelFactory):

@@ -214,6 +214,9 @@ class Message(TenantScopedModel):
             # The sweeper's scan: rows the pipeline still owes something, across tenants.
             models.Index(fields=["next_attempt_at"], name="message_pending_idx",
                          condition=models.Q(next_attempt_at__isnull=False)),
+            # A tenant's failed messages, newest first (the API's status=failed): failed_at is
+            # set once, by the rewrite that fails the row, never by a later status.
+            models.Index(fields=["tenant", "-id"], name="message_failed_idx", condition=models.Q(failed_at__isnull=False)),
             # What deleting a file, a quoted message or a user must find (SET NULL), only where set.
             models.Index(fields=["media"], name="message_media_idx", condition=models.Q(media__isnull=False)),
             models.Index(fields=["reply_to"], name="message_reply_to_idx", condition=models.Q(reply_to__isnull=False)),

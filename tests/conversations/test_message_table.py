@@ -14,9 +14,10 @@ from tests.factories import MessageFactory
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's HOT updates")
 
 TABLE = Message._meta.db_table
-# What the dispatcher's claim and the status webhooks write (provider ids and next_attempt_at
-# are written once, on acceptance, and are indexed).
-REWRITTEN = {"status", "sending_at", "attempt_count", "accepted_at", "sent_at", "delivered_at", "read_at", "failed_at",
+# What the dispatcher's claim and the sent / delivered / read webhooks write (provider ids and
+# next_attempt_at are written once, on acceptance, failed_at once, by the rewrite that fails the
+# row: those are indexed).
+REWRITTEN = {"status", "sending_at", "attempt_count", "accepted_at", "sent_at", "delivered_at", "read_at",
              "status_updated_at", "updated_at", "pricing", "error_code", "error_title", "error_detail"}
 
 

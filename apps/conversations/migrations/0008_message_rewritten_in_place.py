@@ -4,9 +4,11 @@ rewrite adds an entry to each of the table's eight indexes. No index names the s
 
 - the dispatcher's and the sweeper's indexes cover the rows whose ``next_attempt_at`` is set,
   which the pipeline keeps true of queued and sending rows only (rows left with one from before
-  are cleared here first);
+  are cleared here first, and failed rows from before without a failed_at get their status
+  time);
 - the (tenant, direction, status) index is dropped: the API's status filter reads the tenant's
-  newest messages instead.
+  newest messages instead, except for ``failed``, rare and looked for, which has an index of
+  its own on the rows whose ``failed_at`` is set (written once, when the row fails).
 
 PostgreSQL then rewrites such a row in its own page when the page has room (a HOT update: no
 index entry, a smaller WAL record, nothing for VACUUM to remove from the indexes), so the table
@@ -15,6 +17,7 @@ keeps part of every page free for it (fillfactor). Rows written before keep thei
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models.functions import Coalesce
 
 FILLFACTOR = 60
 TABLE = "conversations_message"
@@ -34,6 +37,9 @@ def clear_finished(apps, schema_editor):
     Message = apps.get_model("conversations", "Message")
     Message._default_manager.filter(next_attempt_at__isnull=False).exclude(status__in=["queued", "sending"]).update(
         next_attempt_at=None)
+    # Every path that fails a row sets failed_at; a row from before that did not gets its status time.
+    Message._default_manager.filter(status="failed", failed_at__isnull=True).update(
+        failed_at=Coalesce("status_updated_at", "updated_at"))
 
 
 class Migration(migrations.Migration):
@@ -68,6 +74,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='message',
             index=models.Index(condition=models.Q(('next_attempt_at__isnull', False)), fields=['next_attempt_at'], name='message_pending_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='message',
+            index=models.Index(condition=models.Q(('failed_at__isnull', False)), fields=['tenant', '-id'], name='message_failed_idx'),
         ),
         migrations.RunPython(leave_room, pack),
     ]
