@@ -36,6 +36,18 @@ def analyze(*models, sqlite: bool = False, at_most_every: float | None = None) -
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
+def vacuum(*models, sqlite: bool = False) -> None:
+    """After a bulk load, what autovacuum would do later: on PostgreSQL ``VACUUM (ANALYZE)`` --
+    the statistics, and the visibility map without which an index-only scan visits the table
+    for every row. Inside a transaction (VACUUM cannot run there), and elsewhere, ``analyze``."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        analyze(*models, sqlite=sqlite)
+        return
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(model._meta.db_table)}")
+
+
 def skip_column_statistics(table: str, columns: tuple[str, ...], *, target: int = 0):
     """A migration step (RunPython) that sets the statistics target of ``columns`` on
     PostgreSQL: 0 for wide columns no query filters on (message bodies, JSON documents), which

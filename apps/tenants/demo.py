@@ -19,7 +19,7 @@ from apps.conversations.models import (
     MessageText,
 )
 from apps.core.scoping import tenant_scope
-from apps.core.statistics import analyze
+from apps.core.statistics import vacuum
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
 from apps.phone_numbers.services import phone_number_create
@@ -208,7 +208,7 @@ def seed_large(*, conversations: int = LARGE_CONVERSATIONS,
             reset_queries()
             if progress:
                 progress(min(first + batch, conversations), conversations)
-        analyze(Contact, Conversation, ConversationLabel, Message, MessageText, sqlite=True)
+        vacuum(Contact, Conversation, ConversationLabel, Message, MessageText, sqlite=True)
     return tenant, True
 
 

@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.campaigns.models import CampaignRecipient
 from apps.conversations.models import Message
-from apps.core.statistics import analyze
+from apps.core.statistics import analyze, vacuum
 from apps.tenants.models import Tenant
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's ANALYZE")
@@ -58,3 +58,16 @@ def test_analyze_skips_the_wide_columns_no_query_filters_on(table, columns):
         cursor.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
                        "AND NOT attisdropped AND attstattarget = 0", [table])
         assert {row[0] for row in cursor.fetchall()} == columns
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_vacuum_after_a_bulk_load_runs_outside_a_transaction_and_analyzes_inside_one():
+    from django.db import transaction
+
+    with CaptureQueriesContext(connection) as captured:
+        vacuum(Tenant)
+        with transaction.atomic():
+            vacuum(Tenant)
+    statements = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(("VACUUM", "ANALYZE"))]
+    assert statements == ['VACUUM (ANALYZE) "tenants_tenant"', 'ANALYZE "tenants_tenant"']
