@@ -111,10 +111,15 @@ def _active_endpoints(tenant: Tenant | int) -> list[WebhookEndpoint]:
                 .only("id", "tenant_id", "events", "format"))
 
 
-def event_types_subscribed(*, tenant: Tenant | int, types: Iterable[str]) -> set[str]:
-    """Which of ``types`` an active endpoint of the tenant would receive (one query): batch
-    paths build an event's data only when someone will get it."""
-    endpoints = _active_endpoints(tenant)
+def event_endpoints(*, tenant: Tenant | int) -> list[WebhookEndpoint]:
+    """The tenant's active endpoints (one query), for a batch path that asks
+    ``event_types_subscribed`` first and then hands them to ``event_emit_many``."""
+    return _active_endpoints(tenant)
+
+
+def event_types_subscribed(*, endpoints: list[WebhookEndpoint], types: Iterable[str]) -> set[str]:
+    """Which of ``types`` one of ``endpoints`` would receive: batch paths build an event's data
+    only when someone will get it."""
     return {type for type in types if any(_subscribed(endpoint, type) for endpoint in endpoints)}
 
 
@@ -167,15 +172,18 @@ def event_emit(*, tenant: Tenant, type: str, data: dict[str, Any]) -> list[Webho
     return deliveries
 
 
-def event_emit_many(*, tenant: Tenant, events: list[tuple[str, dict[str, Any]]]) -> int:
+def event_emit_many(*, tenant: Tenant, events: list[tuple[str, dict[str, Any]]],
+                    endpoints: list[WebhookEndpoint] | None = None) -> int:
     """The bulk form of ``event_emit`` (a batch of status updates): one query for the endpoints,
     a few multi-row INSERTs, and one dispatch task for the tenant after commit. Returns the
-    number of deliveries written."""
+    number of deliveries written. ``endpoints``: those ``event_endpoints`` gave the caller in
+    this transaction, not read again."""
     for type, _ in events:
         _check_event_type(type)
     if not events:
         return 0
-    endpoints = _active_endpoints(tenant)
+    if endpoints is None:
+        endpoints = _active_endpoints(tenant)
     if not endpoints:
         return 0
     now = timezone.now()

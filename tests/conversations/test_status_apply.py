@@ -186,3 +186,15 @@ def test_a_row_moved_on_between_the_read_and_the_lock_is_worked_out_afresh(scope
     assert report.applied == 1
     assert (message.status, message.provider_message_id, message.sent_at) == ("delivered", "wamid.L",
                                                                               T0 + timedelta(seconds=2))
+
+
+def test_a_batch_reads_the_endpoints_once(scoped, number, open_conversation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    WebhookEndpointFactory(tenant=number.tenant)
+    MessageFactory(conversation=open_conversation, status="accepted", provider_message_id="wamid.E")
+    with CaptureQueriesContext(connection) as captured:
+        apply(number, update("wamid.E", "delivered", 2))
+    assert sum('FROM "webhooks_webhookendpoint"' in q["sql"] for q in captured.captured_queries) == 1
+    assert WebhookDelivery.objects.filter(event_type="message.delivered").count() == 1

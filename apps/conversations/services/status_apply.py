@@ -80,7 +80,7 @@ def _order(update: StatusUpdate) -> tuple:
 
 @transaction.atomic
 def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[StatusUpdate]) -> StatusApplyReport:
-    from apps.webhooks.services import event_emit_many, event_types_subscribed
+    from apps.webhooks.services import event_emit_many, event_endpoints, event_types_subscribed
 
     # Apply in ladder order so that read-then-delivered in one batch ends at read.
     updates = sorted((u for u in updates if u.status in TIMESTAMP_FIELDS), key=_order)
@@ -89,7 +89,8 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
         return report
     tenant_id = phone_number.tenant_id
     # An event's data (and the contact it names) is built only for types an endpoint receives.
-    wanted = event_types_subscribed(tenant=tenant_id, types=EVENT_TYPES.values())
+    endpoints = event_endpoints(tenant=tenant_id)
+    wanted = event_types_subscribed(endpoints=endpoints, types=EVENT_TYPES.values())
     found = _read(tenant_id, phone_number, updates, with_contact=bool(wanted))
     assigned = _assign(updates, found, report)
     rows = {m.pk: m for m in found}
@@ -114,7 +115,8 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
         events += outcome.events
     if events:
         events.sort(key=lambda item: item[0])
-        event_emit_many(tenant=phone_number.tenant, events=[(type, data) for _, type, data in events])
+        event_emit_many(tenant=phone_number.tenant, events=[(type, data) for _, type, data in events],
+                        endpoints=endpoints)
     return report
 
 
@@ -156,8 +158,8 @@ def _read(tenant_id: int, phone_number: PhoneNumber, updates: list[StatusUpdate]
     """The rows the updates are about, read without locks (``_lock`` takes them for the write).
 
     A Meta status of a message Parley sent carries the message's id (biz_opaque_callback_data),
-    so the rows are read by primary key first. An update whose row that did not find, or found
-    with another provider id (Gupshup, a message sent elsewhere, a row to adopt), goes through
+    so the rows are read by primary key first. An update whose row that read did not find, or
+    found with another provider id (Gupshup, a message sent elsewhere, a row to adopt), goes through
     the full match; the others already have the one row the full match would give them (the
     provider id is unique per number). Most batches of a campaign thus cost one index instead of
     three OR-ed together."""
