@@ -236,12 +236,15 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None, cursor
         by_contact = dict(conversations.filter(phone_number=number, contact_id__in=contact_ids)
                           .values_list("contact_id", "id"))
         missing = [cid for cid in contact_ids if cid not in by_contact]
+        now = timezone.now()
         if missing:
-            conversations.bulk_create([Conversation(tenant_id=tenant_id, phone_number=number, contact_id=cid)
-                                       for cid in missing], ignore_conflicts=True)
+            # Listed from the start (last_message_at set), as the UPDATE below would make them:
+            # the inbox's tally then counts them once per INSERT, not once per row (models.py).
+            conversations.bulk_create([Conversation(tenant_id=tenant_id, phone_number=number, contact_id=cid,
+                                                    last_message_at=now) for cid in missing],
+                                      ignore_conflicts=True)
             by_contact.update(conversations.filter(phone_number=number, contact_id__in=missing)
                               .values_list("contact_id", "id"))
-        now = timezone.now()
         messages = []
         previews: dict[int, str] = {}  # conversation id -> preview
         for recipient_id, contact_id, values in rows:

@@ -7,7 +7,7 @@ class ConversationsConfig(AppConfig):
     label = "conversations"
 
     def ready(self) -> None:
-        from .text_triggers import ensure_sqlite_message_text_triggers
+        from .text_triggers import ensure_sqlite_triggers
 
-        post_migrate.connect(ensure_sqlite_message_text_triggers, sender=self,
-                             dispatch_uid="conversations_sqlite_message_text_triggers")
+        post_migrate.connect(ensure_sqlite_triggers, sender=self,
+                             dispatch_uid="conversations_sqlite_triggers")

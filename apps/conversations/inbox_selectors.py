@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -27,7 +27,15 @@ from apps.phone_numbers.models import PhoneNumber
 from apps.tenants.models import Membership, Tenant
 from apps.tenants.roles import SECTION_ROLES
 
-from .models import CannedResponse, Conversation, ConversationLabel, Label, Message, MessageText
+from .models import (
+    CannedResponse,
+    Conversation,
+    ConversationLabel,
+    ConversationTally,
+    Label,
+    Message,
+    MessageText,
+)
 
 VIEWS = (("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All"))
 VIEW_KEYS = tuple(key for key, _ in VIEWS)
@@ -304,10 +312,18 @@ def conversation_counts(*, tenant: Tenant, user: AbstractBaseUser, filters: Inbo
     """``counts[view][status]`` for every view and status under the other filters: one grouped
     query."""
     counts = {view: dict.fromkeys(Conversation.Status.values, 0) for view in VIEW_KEYS}
-    # Grouped by (assignee, status), the order of the assignee index, which then covers the
-    # whole count: a few dozen groups, added up here into the three views.
-    rows = (_filtered(tenant=tenant, user=user, filters=replace(filters, view="all")).order_by()
-            .values_list("assignee_id", "status").annotate(n=Count("pk")))
+    if filters.label or filters.q:
+        # Grouped by (assignee, status), the order of the assignee index, which then covers
+        # the whole count: a few dozen groups, added up here into the three views.
+        rows = (_filtered(tenant=tenant, user=user, filters=replace(filters, view="all")).order_by()
+                .values_list("assignee_id", "status").annotate(n=Count("pk")))
+    else:
+        # The whole workspace or one number: the tally the triggers keep (models.py) already
+        # holds these groups, as a few rows of deltas each.
+        tally = ConversationTally.objects.for_tenant(tenant)
+        if filters.number:
+            tally = tally.filter(phone_number_id=filters.number)
+        rows = tally.order_by().values_list("assignee_id", "status").annotate(n=Sum("n"))
     for assignee_id, status, n in rows:
         if status not in counts["all"]:
             continue

@@ -62,6 +62,37 @@ class Conversation(TenantScopedModel):
         return f"Conversation {self.pk}"
 
 
+class ConversationTally(TenantScopedModel):
+    """How many listed conversations (those with a message) a workspace has per number,
+    assignee and status, as rows of signed deltas whose sum is the count: the inbox's tab counts
+    read a few dozen of them instead of grouping every conversation.
+
+    Database triggers (``tally_triggers.py``, migration ``conversations.0009``) write a delta
+    whenever a conversation is inserted or deleted, or changes number, assignee, status or
+    starts being listed -- whatever code did it, ``QuerySet.update()`` and bulk inserts
+    included. Writers only ever insert, so concurrent transactions never wait for one another
+    here; ``conversation_tallies_compact`` folds the deltas into one row per group. No foreign
+    key constraints: the rows a deleted workspace or number leaves behind sum to zero and are
+    compacted away."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                               related_name="+")
+    phone_number = models.ForeignKey("phone_numbers.PhoneNumber", on_delete=models.DO_NOTHING, db_constraint=False,
+                                     db_index=False, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING,
+                                 db_constraint=False, db_index=False, related_name="+")
+    status = models.CharField(max_length=16)
+    n = models.IntegerField()
+    created_at = None
+    updated_at = None
+
+    class Meta(TenantScopedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "phone_number"], name="conv_tally_tenant_number_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.n:+d}"
+
+
 class ConversationLabel(TenantScopedModel):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="conversation_labels")
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="conversation_labels")

@@ -9,6 +9,7 @@ from apps.providers.exceptions import ProviderTransientError
 
 from .services import messages_dispatch, messages_sweep
 from .services.media import media_fetch
+from .services.tally import conversation_tallies_compact
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -23,6 +24,12 @@ def message_dispatch_task(self, *, tenant_id: int, phone_number_id: int) -> dict
 def messages_sweep_task() -> dict:
     report = messages_sweep()
     return {"rung": report.rung, "requeued_unknown": report.requeued_unknown, "failed_unknown": report.failed_unknown}
+
+
+@shared_task(ignore_result=True)
+def conversation_tallies_compact_task() -> dict:
+    report = conversation_tallies_compact()
+    return {"read": report.read, "written": report.written}
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, autoretry_for=(ProviderTransientError,), retry_backoff=5,

@@ -3,7 +3,7 @@
 Migration ``conversations.0005`` creates them (and PostgreSQL's own). SQLite, unlike
 PostgreSQL, rebuilds a table to alter one of its columns -- and a rebuilt table has lost its
 triggers -- so 0006 creates them again, and so does every ``migrate`` where they are missing
-(``post_migrate``, apps.py).
+(``post_migrate``, apps.py), with ConversationTally's.
 """
 
 from __future__ import annotations
@@ -34,17 +34,21 @@ SQLITE_TRIGGERS = [
 ]
 
 
-def ensure_sqlite_message_text_triggers(*, using: str = "default", **kwargs: Any) -> None:
-    """Create the triggers where a table rebuild dropped them (SQLite only; once the table
-    exists)."""
+def ensure_sqlite_triggers(*, using: str = "default", **kwargs: Any) -> None:
+    """Create the triggers where a table rebuild dropped them: these (MessageText's) and
+    ConversationTally's (tally_triggers.py). SQLite only; once their tables exist."""
     from django.db import connections
+
+    from .tally_triggers import SQLITE as TALLY_TRIGGERS
 
     connection = connections[using]
     if connection.vendor != "sqlite":
         return
     tables = set(connection.introspection.table_names())
-    if not {"conversations_message", "conversations_messagetext"} <= tables:
-        return
+    wanted = [({"conversations_message", "conversations_messagetext"}, SQLITE_TRIGGERS),
+              ({"conversations_conversation", "conversations_conversationtally"}, TALLY_TRIGGERS)]
     with connection.cursor() as cursor:
-        for statement in SQLITE_TRIGGERS:
-            cursor.execute(statement)
+        for needs, statements in wanted:
+            if needs <= tables:
+                for statement in statements:
+                    cursor.execute(statement)

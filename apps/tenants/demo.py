@@ -14,10 +14,12 @@ from apps.conversations.models import (
     CannedResponse,
     Conversation,
     ConversationLabel,
+    ConversationTally,
     Label,
     Message,
     MessageText,
 )
+from apps.conversations.services.tally import conversation_tallies_compact
 from apps.core.scoping import tenant_scope
 from apps.core.statistics import vacuum
 from apps.message_templates.models import MessageTemplate
@@ -208,7 +210,9 @@ def seed_large(*, conversations: int = LARGE_CONVERSATIONS,
             reset_queries()
             if progress:
                 progress(min(first + batch, conversations), conversations)
-        vacuum(Contact, Conversation, ConversationLabel, Message, MessageText, sqlite=True)
+        # One tally row per group instead of one per batch (per conversation on SQLite).
+        conversation_tallies_compact()
+        vacuum(Contact, Conversation, ConversationLabel, Message, MessageText, ConversationTally, sqlite=True)
     return tenant, True
 
 

@@ -196,6 +196,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE: dict = {
     "messages-sweep": {"task": "apps.conversations.tasks.messages_sweep_task", "schedule": 5.0},
+    # Folds the inbox tab counts' deltas (ConversationTally) into one row per group.
+    "conversation-tallies-compact": {"task": "apps.conversations.tasks.conversation_tallies_compact_task",
+                                     "schedule": 60.0},
     "idempotency-keys-purge": {"task": "apps.api.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
     "webhook-events-sweep": {"task": "apps.providers.tasks.webhook_events_sweep_task", "schedule": 5.0},
     "webhook-deliveries-sweep": {"task": "apps.webhooks.tasks.webhook_deliveries_sweep_task", "schedule": 30.0},

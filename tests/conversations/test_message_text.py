@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from apps.conversations.models import Message, MessageText
-from apps.conversations.text_triggers import ensure_sqlite_message_text_triggers
+from apps.conversations.text_triggers import ensure_sqlite_triggers
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -82,6 +82,6 @@ def test_triggers_a_table_rebuild_dropped_are_created_again_after_migrate(open_c
         cursor.execute("DROP TRIGGER conversations_message_text_insert")
     lost = MessageFactory(conversation=open_conversation, text_preview="Not copied")
     assert texts(open_conversation) == {}
-    ensure_sqlite_message_text_triggers()  # what post_migrate runs
+    ensure_sqlite_triggers()  # what post_migrate runs
     kept = MessageFactory(conversation=open_conversation, text_preview="Copied again")
     assert texts(open_conversation) == {kept.pk: "Copied again"} and lost.pk not in texts(open_conversation)
