@@ -34,3 +34,16 @@ def member_client(owner) -> Client:
 def in_tenant(tenant):
     with tenant_scope(tenant):
         yield tenant
+
+
+@pytest.fixture
+def migrated_back():
+    """For a test that migrates an app backwards: every app is migrated forward again
+    afterwards, pass or fail, so the tests after it find the whole schema."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -63,7 +63,7 @@ def test_deleting_a_message_deletes_its_copy(open_conversation):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_copies_existing_messages_and_can_be_reversed(open_conversation):
+def test_the_migration_copies_existing_messages_and_can_be_reversed(open_conversation, migrated_back):
     kept = MessageFactory(conversation=open_conversation, text_preview="Before the copy existed")
     executor = MigrationExecutor(connection)
     executor.migrate([("conversations", "0004_message_text_trigram_index")])

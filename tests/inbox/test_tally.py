@@ -209,7 +209,7 @@ def test_compaction_beside_an_open_transaction_loses_none_of_its_deltas(tenant, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_counts_the_conversations_already_there(tenant, number):
+def test_the_migration_counts_the_conversations_already_there(tenant, number, migrated_back):
     agent = MembershipFactory(tenant=tenant, user=UserFactory(), role="agent").user
     ConversationFactory(tenant=tenant, phone_number=number, assignee=agent)
     ConversationFactory(tenant=tenant, phone_number=number, status="resolved")
