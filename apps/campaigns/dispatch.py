@@ -240,9 +240,9 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None, cursor
         if missing:
             # Listed from the start (last_message_at set), as the UPDATE below would make them:
             # the inbox's tally then counts them once per INSERT, not once per row (models.py).
-            conversations.bulk_create([Conversation(tenant_id=tenant_id, phone_number=number, contact_id=cid,
-                                                    last_message_at=now) for cid in missing],
-                                      ignore_conflicts=True)
+            insert_rows(Conversation, [{"contact_id": cid} for cid in missing],
+                        {"tenant_id": tenant_id, "phone_number_id": number.pk, "last_message_at": now,
+                         "created_at": now, "updated_at": now}, ignore_conflicts=True)
             by_contact.update(conversations.filter(phone_number=number, contact_id__in=missing)
                               .values_list("contact_id", "id"))
         messages = []

@@ -3,8 +3,14 @@ once (contact imports, campaign feeding).
 
 The ORM's ``bulk_create`` prepares every value one by one and, on PostgreSQL, hands the driver
 a statement with a placeholder per value (30,000 for 1,000 messages of 30 columns), which the
-driver merges into the SQL text. Here PostgreSQL gets one statement with one array per column
-(``INSERT … SELECT … FROM unnest(…)``) and SQLite one ``executemany``.
+driver merges into the SQL text. Here PostgreSQL gets one statement whose rows are one JSON
+document (``INSERT … SELECT … FROM json_to_recordset(…)``), and SQLite one ``executemany``.
+
+Why JSON and not one array per column (``unnest``), as this did first: psycopg writes an array
+literal in Python, element by element, escaping each one; for a column of JSON documents or of
+texts with quotes that cost 40-60 µs a value (15 ms for a campaign batch of 250 messages' template
+contents), where ``json.dumps`` of the whole batch costs about 1 ms and PostgreSQL parses it in
+less.
 """
 
 from __future__ import annotations
@@ -46,21 +52,24 @@ def insert_rows(model: Any, rows: list[dict[str, Any]], constants: dict[str, Any
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            selects, fixed_args, arrays, names = [], [], [], []
+            selects, fixed_args, columns = [], [], []
             for f in fields:
                 if f.attname in fixed:
                     selects.append(f"%s::{f.db_type(connection)}")
                     fixed_args.append(fixed[f.attname])
                     continue
+                name = f"c{len(columns)}"
+                selects.append(f"u.{name}")
                 is_json = f.get_internal_type() == "JSONField"
-                values = [row[f.attname] for row in rows]
-                names.append(f"c{len(names)}")
-                selects.append(f"u.{names[-1]}")
-                arrays.append((f"%s::{'jsonb' if is_json else f.db_type(connection)}[]",
-                               [json.dumps(v, ensure_ascii=False) for v in values] if is_json else values))
-            unnest = ", ".join(sql for sql, _ in arrays)
-            cursor.execute(f"{head} SELECT {', '.join(selects)} FROM unnest({unnest}) AS u({', '.join(names)})"
-                           f"{tail}", [*fixed_args, *[values for _, values in arrays]])
+                columns.append((f.attname, name, "jsonb" if is_json else f.db_type(connection)))
+            # A JSONField's value goes in as the JSON it is; anything json cannot write (a
+            # datetime, a UUID, a Decimal) as its str(), which PostgreSQL reads back by the
+            # column's type. None is SQL NULL, as Django writes it.
+            document = json.dumps([{name: row[attname] for attname, name, _ in columns} for row in rows],
+                                  ensure_ascii=False, default=str)
+            definition = ", ".join(f"{name} {kind}" for _, name, kind in columns)
+            cursor.execute(f"{head} SELECT {', '.join(selects)} FROM json_to_recordset(%s::json) AS u({definition})"
+                           f"{tail}", [*fixed_args, document])
         else:
             prepared = {f.attname: _db_values(f, [row[f.attname] for row in rows], connection) for f in varying}
             params = [[fixed[f.attname] if f.attname in fixed else prepared[f.attname][i] for f in fields]

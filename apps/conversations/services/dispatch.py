@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.conversations import statuses
 from apps.conversations.models import Message, MessageAttempt
+from apps.core.bulk import insert_rows
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
 from apps.providers.backends import get_backend
@@ -47,6 +48,7 @@ from .status_apply import bulk_update_rows
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+ATTEMPT_COLUMNS = ("message_id", "task_id", "outcome", "status_code", "error_code", "response_excerpt", "duration_ms")
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
 
@@ -309,7 +311,10 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
             message.error_detail = detail
             failed.append(message)
         attempts.append(attempt)
-    MessageAttempt.objects.bulk_create(attempts)
+    # One INSERT of one JSON document (apps/core/bulk.py): bulk_create had the driver quote
+    # 2,000 values into the SQL text, the provider's answers among them.
+    insert_rows(MessageAttempt, [{name: getattr(attempt, name) for name in ATTEMPT_COLUMNS} for attempt in attempts],
+                {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
     events: list[tuple[str, dict]] = []
     # Each outcome is one statement, guarded by the statuses it may replace (statuses.py): a row a
     # status webhook moved on meanwhile is left as the webhook made it.
