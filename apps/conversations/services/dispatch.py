@@ -48,7 +48,6 @@ from .status_apply import bulk_update_rows
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-ATTEMPT_COLUMNS = ("message_id", "task_id", "outcome", "status_code", "error_code", "response_excerpt", "duration_ms")
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 600.0
 
@@ -264,7 +263,7 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
     # statuses does, so the two never deadlock when a status webhook adopts one of these rows.
     list(Message.objects.for_tenant(tenant_id).filter(id__in=[m.pk for m in messages]).order_by("id")
          .select_for_update(no_key=True).values_list("id", flat=True))
-    attempts: list[MessageAttempt] = []
+    attempts: list[dict] = []  # MessageAttempt rows, by column
     accepted: list[Message] = []
     # Bulk writes do not touch auto_now fields; the inbox's "changed since" poll
     # reads updated_at, so every write below sets it.
@@ -280,18 +279,19 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
             if number.provider == PhoneNumber.Provider.META_CLOUD:
                 message.wa_message_id = message.provider_message_id
             accepted.append(message)
-            attempts.append(MessageAttempt(tenant_id=tenant_id, message=message, task_id=task_id,
-                                           outcome=MessageAttempt.Outcome.ACCEPTED, status_code=result.status_code,
-                                           response_excerpt=str(result.raw)[:1000], duration_ms=result.duration_ms))
+            attempts.append({"message_id": message.pk, "task_id": task_id, "outcome": MessageAttempt.Outcome.ACCEPTED,
+                             "status_code": result.status_code, "error_code": None,
+                             "response_excerpt": str(result.raw)[:1000], "duration_ms": result.duration_ms})
             continue
         error: ProviderError = result
-        attempt = MessageAttempt(tenant_id=tenant_id, message=message, task_id=task_id, status_code=error.status_code,
-                                 error_code=error.code, response_excerpt=(error.response_excerpt or str(error))[:1000])
+        attempt = {"message_id": message.pk, "task_id": task_id, "status_code": error.status_code,
+                   "error_code": error.code, "response_excerpt": (error.response_excerpt or str(error))[:1000],
+                   "duration_ms": 0}
         if isinstance(error, ProviderUnknownOutcome):
-            attempt.outcome = MessageAttempt.Outcome.UNKNOWN
+            attempt["outcome"] = MessageAttempt.Outcome.UNKNOWN
             report.unknown += 1
         elif isinstance(error, ProviderTransientError) and message.attempt_count < MAX_ATTEMPTS:
-            attempt.outcome = MessageAttempt.Outcome.TRANSIENT_ERROR
+            attempt["outcome"] = MessageAttempt.Outcome.TRANSIENT_ERROR
             if error.pair_rate_limited:
                 delay = pair_backoff_seconds(message.attempt_count - 1)
             else:
@@ -301,7 +301,7 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
             message.error_detail = error.explanation or str(error)
             retry.append(message)
         else:
-            attempt.outcome = (MessageAttempt.Outcome.TRANSIENT_ERROR if isinstance(error, ProviderTransientError)
+            attempt["outcome"] = (MessageAttempt.Outcome.TRANSIENT_ERROR if isinstance(error, ProviderTransientError)
                                else MessageAttempt.Outcome.PERMANENT_ERROR)
             message.error_code = error.code
             message.error_title = (error.title or "Not sent")[:255]
@@ -313,8 +313,7 @@ def record_send_results(*, number: PhoneNumber, messages: list[Message], results
         attempts.append(attempt)
     # One INSERT of one JSON document (apps/core/bulk.py): bulk_create had the driver quote
     # 2,000 values into the SQL text, the provider's answers among them.
-    insert_rows(MessageAttempt, [{name: getattr(attempt, name) for name in ATTEMPT_COLUMNS} for attempt in attempts],
-                {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    insert_rows(MessageAttempt, attempts, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
     events: list[tuple[str, dict]] = []
     # Each outcome is one statement, guarded by the statuses it may replace (statuses.py): a row a
     # status webhook moved on meanwhile is left as the webhook made it.

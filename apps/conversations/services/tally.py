@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from apps.core.bulk import insert_rows
+
 from ..models import ConversationTally
 from ..tally_triggers import COLUMNS, TABLE
 
@@ -32,9 +34,9 @@ def conversation_tallies_compact() -> TallyCompaction:
         for *group, n in cursor.fetchall():
             sums[tuple(group)] += n
             report.read += 1
-        rows = [ConversationTally(tenant_id=tenant_id, phone_number_id=phone_number_id, assignee_id=assignee_id,
-                                  status=status, n=n)
+        rows = [{"tenant_id": tenant_id, "phone_number_id": phone_number_id, "assignee_id": assignee_id,
+                 "status": status, "n": n}
                 for (tenant_id, phone_number_id, assignee_id, status), n in sums.items() if n]
-        ConversationTally.all_tenants.bulk_create(rows, batch_size=1000)
+        insert_rows(ConversationTally, rows, {})
         report.written = len(rows)
     return report
