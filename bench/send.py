@@ -90,16 +90,26 @@ def worst_window_at(times: list[float], width: float = 1.0) -> tuple[int, float]
     return worst, at
 
 
-def around_worst_window(times: list[float], width: float = 1.0, step: float = 0.1) -> dict[str, Any]:
+def around_worst_window(times: list[float], width: float = 1.0, step: float = 0.1,
+                        receiver_stalls: list[list[float]] | None = None) -> dict[str, Any]:
     """Where the worst window fell (seconds from the first event) and the events per ``step``
-    from a second before it to a second after: a burst shows as a tall bar after a gap."""
+    from a second before it to a second after: a burst shows as a tall bar after a gap.
+    ``receiver_stalls`` (the emulator's ``[wall time, ms late]``) are listed where they fall in
+    that range: a burst right after a stall of the receiver was stamped late, not sent late."""
     worst, at = worst_window_at(times, width)
     if not times:
         return {"count": 0}
     start = at - 1.0
     bins = [bisect.bisect_left(times, start + (k + 1) * step) - bisect.bisect_left(times, start + k * step)
             for k in range(int(round((width + 2.0) / step)))]
-    return {"count": worst, "starts_at_s": round(at - times[0], 3), f"per_{step}s_from_1s_before": bins}
+    around = {"count": worst, "starts_at_s": round(at - times[0], 3), f"per_{step}s_from_1s_before": bins}
+    if receiver_stalls is not None:
+        around["receiver_stalls_ms_from_1s_before"] = [
+            [round(t - start, 3), ms] for t, ms in receiver_stalls if start <= t <= start + width + 2.0]
+        around["receiver_stalls_in_run"] = sum(1 for t, _ in receiver_stalls if times[0] <= t <= times[-1])
+        around["receiver_worst_stall_ms"] = max((ms for t, ms in receiver_stalls if times[0] <= t <= times[-1]),
+                                                default=0.0)
+    return around
 
 
 def _status_counts(tenant_id: int) -> dict[str, int]:

@@ -1102,3 +1102,27 @@ def test_without_webhook_url_nothing_is_posted_but_templates_still_approve() -> 
         assert SECRET
 
     run(scenario, webhooks=False)
+
+
+# --- its own event loop ----------------------------------------------------------------------
+
+
+def test_a_held_up_event_loop_is_reported_as_a_stall() -> None:
+    """A request that arrives while the emulator's loop is held up is stamped late; the stats
+    say when that happened, so a benchmark can tell a late stamp from a late send."""
+    import time
+
+    async def scenario(h: Harness) -> None:
+        await asyncio.sleep(0.03)
+        before = time.time()
+        time.sleep(0.08)  # holds the loop the emulator shares with this test
+        await asyncio.sleep(0.03)
+        stats = await h.stats()
+        held = [(ended_at, ms) for ended_at, ms in stats["loop_stalls"] if before < ended_at <= time.time()]
+        assert held and max(ms for _, ms in held) >= 60, stats["loop_stalls"]
+        assert stats["loop_lag_max_ms"] >= 60
+        reset_at = time.time()
+        await h.control("POST", "reset")
+        assert all(ended_at >= reset_at for ended_at, _ in (await h.stats())["loop_stalls"])
+
+    run(scenario)

@@ -335,6 +335,7 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.dispatcher = WebhookDispatcher(config)
+        self.loop_stalls = LoopStalls()
         self._instance = secrets.token_hex(4).upper()
         self._wamid_seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -372,6 +373,7 @@ class Emulator:
         self.deleted_media: set[str] = set()
         self.dispatcher.clear()
         self.dispatcher.counters = WebhookCounters()
+        self.loop_stalls.clear()
 
     def stats(self, *, summary: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -393,6 +395,7 @@ class Emulator:
             "webhooks_in_flight": self.dispatcher.in_flight,
         }
         data.update(self.dispatcher.counters.as_dict())
+        data.update(self.loop_stalls.as_dict())
         if not summary:
             data["by_recipient"] = self.by_recipient
             data["by_callback_data"] = self.by_callback_data
@@ -1001,9 +1004,59 @@ class Emulator:
 
     async def on_startup(self, app: web.Application) -> None:
         await self.dispatcher.start()
+        self.loop_stalls.start()
 
     async def on_cleanup(self, app: web.Application) -> None:
+        await self.loop_stalls.close()
         await self.dispatcher.close()
+
+
+class LoopStalls:
+    """How late the emulator's event loop runs a 5 ms timer: a request that arrives while the
+    loop is held up (by the emulator's own work, or the operating system not scheduling it) is
+    stamped late, and requests sent evenly are then counted together. The stalls tell such a
+    burst at the receiver from a burst of the sender."""
+
+    TICK = 0.005
+    THRESHOLD = 0.02  # seconds late before a tick counts as a stall
+    KEEP = 500
+
+    def __init__(self) -> None:
+        self.max_lag = 0.0
+        self.stalls: list[tuple[float, float]] = []  # (wall time the stall ended, seconds late)
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="emulator-loop-stalls")
+
+    def clear(self) -> None:
+        self.max_lag = 0.0
+        self.stalls.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.TICK
+            await asyncio.sleep(self.TICK)
+            lag = loop.time() - due
+            if lag > self.max_lag:
+                self.max_lag = lag
+            if lag >= self.THRESHOLD:
+                self.stalls.append((time.time(), lag))
+                del self.stalls[: -self.KEEP]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loop_lag_max_ms": round(self.max_lag * 1000, 1),
+                "loop_stalls": [[round(t, 3), round(lag * 1000, 1)] for t, lag in self.stalls]}
 
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)
