@@ -5,9 +5,9 @@ for every message, posted to gunicorn and applied by the webhook worker).
 
 Measured from the emulator's own receive times: the sustained rate with planning excluded (first
 to last message received) and included (launch to last message received), its ratio to the
-budget, the worst one-second window, duplicates (the emulator counts every
-``biz_opaque_callback_data`` and every recipient) and lost recipients, and the workers' peak
-memory. The bench process plays beat: it runs the campaign tick and the send sweeper every
+budget, the worst second of the clock and the worst one-second window of any start, duplicates
+(the emulator counts every ``biz_opaque_callback_data`` and every recipient) and lost
+recipients, and the workers' peak memory. The bench process plays beat: it runs the campaign tick and the send sweeper every
 second, as ``celery beat`` does in production.
 """
 
@@ -35,7 +35,14 @@ from apps.message_templates.models import MessageTemplate
 from . import BenchmarkBroken, Result
 from .data import BATCH, WABA_ID, wa_id, workspace
 from .procs import HOST, Context, Processes, free_port, group_rss_mb
-from .send import TEMPLATE_BODY, TEMPLATE_LANGUAGE, TEMPLATE_NAME, around_worst_window, worst_window
+from .send import (
+    TEMPLATE_BODY,
+    TEMPLATE_LANGUAGE,
+    TEMPLATE_NAME,
+    around_worst_window,
+    worst_clock_second,
+    worst_window,
+)
 
 SUMMARY = ("100,000-recipient campaign to the emulator at a 1,000/s budget, status webhooks off then on: "
            "sustained rate, worst second, duplicates, lost")
@@ -221,8 +228,10 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
                target=f"≥ {target} × budget", ok=sustained >= target * budget)
     result.add(f"{label}: sustained msg/s, planning included", with_planning, "msg/s", floor=budget,
                floor_name="budget")
-    result.add(f"{label}: worst 1-second window", worst, "msg", floor=budget, floor_name="budget",
-               target=f"≤ {WORST_SECOND_TARGET} × budget", ok=worst <= WORST_SECOND_TARGET * budget)
+    clock = worst_clock_second(times)
+    result.add(f"{label}: worst second of the clock", clock, "msg", floor=budget, floor_name="budget",
+               target=f"≤ {WORST_SECOND_TARGET} × budget", ok=clock <= WORST_SECOND_TARGET * budget)
+    result.add(f"{label}: worst 1-second window, any start", worst, "msg", floor=budget, floor_name="budget")
     result.add(f"{label}: duplicates", duplicates, "", target="0", ok=duplicates == 0)
     result.add(f"{label}: lost", lost, "", target="0", ok=lost == 0)
     result.add(f"{label}: peak worker memory", max(mb for _, mb in rss), "MB", floor=rss_start,

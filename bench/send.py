@@ -2,8 +2,8 @@
 dispatcher to the Cloud API emulator (status webhooks off).
 
 Measures, from the emulator's own receive times (when the provider got each message): the
-sustained rate and its ratio to the budget, the worst one-second window (the token bucket must
-keep it within 5 % of the budget), duplicates (the emulator counts every
+sustained rate and its ratio to the budget, the worst second of the clock (the token bucket must
+keep it within 5 % of the budget) and the worst one-second window of any start, duplicates (the emulator counts every
 ``biz_opaque_callback_data``), messages lost or failed, and the worker's memory over the run.
 """
 
@@ -78,6 +78,12 @@ def _emulator_messages(base: str) -> list[dict[str, Any]]:
 def worst_window(times: list[float], width: float = 1.0) -> int:
     """The most events in any window [t, t + width) -- over every start, not just whole seconds."""
     return worst_window_at(times, width)[0]
+
+
+def worst_clock_second(times: list[float]) -> int:
+    """The most events in one second of the clock ([n, n + 1) of Unix time), as a provider
+    that counts messages per second sees them."""
+    return max(Counter(int(t) for t in times).values(), default=0)
 
 
 def worst_window_at(times: list[float], width: float = 1.0) -> tuple[int, float]:
@@ -195,8 +201,10 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
 
     result.add("sustained messages/s", sustained, "msg/s", floor=budget, floor_name="budget",
                target=f"≥ {SUSTAINED_TARGET} × budget", ok=sustained >= SUSTAINED_TARGET * budget)
-    result.add("worst 1-second window", worst, "msg", floor=budget, floor_name="budget",
-               target=f"≤ {WORST_SECOND_TARGET} × budget", ok=worst <= WORST_SECOND_TARGET * budget)
+    clock = worst_clock_second(times)
+    result.add("worst second of the clock", clock, "msg", floor=budget, floor_name="budget",
+               target=f"≤ {WORST_SECOND_TARGET} × budget", ok=clock <= WORST_SECOND_TARGET * budget)
+    result.add("worst 1-second window, any start", worst, "msg", floor=budget, floor_name="budget")
     result.add("duplicates", duplicates, "", target="0", ok=duplicates == 0)
     result.add("lost (never accepted)", lost, "", target="0", ok=lost == 0)
     result.add("failed", failed, "", target="0", ok=failed == 0)
