@@ -235,6 +235,19 @@ PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120
 # Graph API host, e.g. the emulator); everything else must resolve to public addresses.
 PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MEDIA_HOSTS", []))
 PARLEY_WEBHOOK_EVENT_STALE_SECONDS = env_int("PARLEY_WEBHOOK_EVENT_STALE_SECONDS", 30)
+# Outgoing email (invitations), sent over SMTP. An invitation is sent on the request that
+# creates it, so the SMTP conversation has a timeout: a server that does not answer fails the
+# invitation with a clear error instead of holding a web thread.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Parley <parley@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # The benchmarks' floor views under /_bench/ (bench/urls.py); never on in production.
 PARLEY_BENCH_VIEWS = env_bool("PARLEY_BENCH_VIEWS", False)
 

@@ -9,6 +9,8 @@ from .base import DATABASES, env_bool, env_int
 missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)) if not value]  # noqa: F405
 if missing:
     raise ImproperlyConfigured(f"Production settings need {', '.join(missing)} in the environment.")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:  # noqa: F405
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     raise ImproperlyConfigured("Production settings need DATABASE_URL pointing at PostgreSQL, not SQLite.")
 

@@ -40,3 +40,17 @@ def test_production_refuses_sqlite():
 def test_check_deploy_is_clean():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **GOOD)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_email_comes_from_the_environment():
+    """Invitations go through the SMTP server the environment names, from its sender, with a
+    timeout (they are sent on the request that creates them)."""
+    code = ("from django.conf import settings as s; print(s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, "
+            "s.EMAIL_USE_TLS, s.EMAIL_TIMEOUT, s.DEFAULT_FROM_EMAIL, sep='|')")
+    result = manage("shell", "-c", code, **GOOD, EMAIL_HOST="smtp.example.com", EMAIL_PORT="587",
+                    EMAIL_HOST_USER="parley", EMAIL_HOST_PASSWORD="secret", EMAIL_USE_TLS="1",
+                    DEFAULT_FROM_EMAIL="Parley <no-reply@example.com>")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "smtp.example.com|587|parley|True|10|Parley <no-reply@example.com>"
+    both = manage("check", **GOOD, EMAIL_USE_TLS="1", EMAIL_USE_SSL="1")
+    assert both.returncode != 0 and "EMAIL_USE_TLS or EMAIL_USE_SSL" in both.stderr
