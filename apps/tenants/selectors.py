@@ -6,6 +6,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from .identity import membership_remembered
 from .models import ApiKey, Invitation, Membership, Tenant
 from .services import KEY_PREFIX, hash_api_key, hash_invitation_token
 
@@ -23,8 +24,10 @@ def access_tenant(*, user: AbstractBaseUser, tenant_slug: str) -> tuple[Tenant, 
     (another tenant's existence is not disclosed)."""
     if not user.is_authenticated:
         raise Http404("No such workspace")
-    membership = (Membership.objects.unscoped().select_related("tenant")
-                  .filter(user=user, tenant__slug=tenant_slug, tenant__is_active=True).first())
+    membership = membership_remembered(
+        user.pk, tenant_slug,
+        lambda: (Membership.objects.unscoped().select_related("tenant")
+                 .filter(user=user, tenant__slug=tenant_slug, tenant__is_active=True).first()))
     if membership is None:
         raise Http404("No such workspace")
     return membership.tenant, membership

@@ -283,7 +283,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             elif form is not None and form.is_valid():
                 membership = invitation_accept_new_user(token=token, name=form.cleaned_data["name"],
                                                         password=form.cleaned_data["password"])
-                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+                login(request, membership.user)
             else:
                 membership = None
                 if form is None:

@@ -107,6 +107,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's ModelBackend, with the user of each request remembered in Redis (apps/tenants/identity.py).
+AUTHENTICATION_BACKENDS = ["apps.tenants.identity.CachedModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tenants:home"
 LOGOUT_REDIRECT_URL = "login"

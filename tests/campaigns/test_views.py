@@ -90,6 +90,7 @@ def test_list_queries_do_not_grow_with_campaigns(member_client, tenant, number, 
         return len(ctx)
 
     CampaignRecipientFactory(campaign=CampaignFactory(tenant=tenant, template=template, phone_number=number))
+    count()  # the user and membership are remembered from then on
     few = count()
     for _ in range(6):
         CampaignRecipientFactory(campaign=CampaignFactory(tenant=tenant, template=template, phone_number=number))
@@ -299,6 +300,7 @@ def test_results_page_queries_do_not_grow_with_recipients(member_client, tenant,
 
     for code in (131026, 131049):
         CampaignRecipientFactory(campaign=campaign, status="failed", error_code=code)
+    count()  # the user and membership are remembered from then on
     few = count()
     for i in range(40):
         CampaignRecipientFactory(campaign=campaign, status=["read", "failed", "skipped", "delivered"][i % 4],
