@@ -13,13 +13,10 @@ bounds those.
 
 from __future__ import annotations
 
-import secrets
-
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from apps.core.generations import generations_move_on, remembered
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.selectors import api_key_find
 from apps.tenants.services import api_key_touch, hash_api_key
@@ -38,36 +35,23 @@ def _generation_key(hashed: str) -> str:
 def api_key_resolve(*, plaintext: str) -> ApiKey | None:
     """The key row (with its tenant) matching ``plaintext``, revoked or not, or None. A
     database lookup -- and the ``last_used_at`` stamp, at most once a minute -- happens only
-    when the cache has no current entry."""
+    when the cache has no current entry; unknown keys are not remembered, so guesses do not
+    fill the cache."""
     hashed = hash_api_key(plaintext)
-    entry_key, generation_key = _entry_key(hashed), _generation_key(hashed)
-    found = cache.get_many([entry_key, generation_key])
-    generation, entry = found.get(generation_key), found.get(entry_key)
-    if generation is not None and entry is not None and entry[0] == generation:
-        return entry[1]
-    if generation is None:
-        cache.add(generation_key, secrets.token_hex(8), timeout=None)
-        generation = cache.get(generation_key)
-    api_key = api_key_find(plaintext=plaintext)
-    if api_key is None:
-        return None  # unknown keys are not remembered: guesses must not fill the cache
-    if api_key.revoked_at is None and api_key.tenant.is_active:
-        api_key_touch(api_key=api_key)
-    if generation is not None:
-        cache.set(entry_key, (generation, api_key), timeout=ENTRY_SECONDS)
-    return api_key
+
+    def load() -> ApiKey | None:
+        api_key = api_key_find(plaintext=plaintext)
+        if api_key is not None and api_key.revoked_at is None and api_key.tenant.is_active:
+            api_key_touch(api_key=api_key)
+        return api_key
+
+    return remembered(entry_key=_entry_key(hashed), generation_key=_generation_key(hashed), load=load,
+                      timeout=ENTRY_SECONDS)
 
 
 def api_keys_forget(hashed_keys: list[str]) -> None:
     """Make the cached entries of these keys stale, now and once the transaction commits."""
-    if not hashed_keys:
-        return
-
-    def bump() -> None:
-        cache.set_many({_generation_key(hashed): secrets.token_hex(8) for hashed in hashed_keys}, timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    generations_move_on(_generation_key(hashed) for hashed in hashed_keys)
 
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="api_key_saved_forget")

@@ -7,7 +7,7 @@ generation is current. Saving or deleting the user, one of their memberships, or
 they belong to moves the generation on -- at once and again when the transaction commits -- so
 a removed member, a changed role, a disabled workspace or a changed password applies from the
 next request on, in every process, even when a request read the old row while the change was
-committing (the API keys' cache, ``apps/api/keycache.py``, works the same way). Changes made
+committing (``apps/core/generations.py``; the API keys' cache works the same way). Changes made
 with ``QuerySet.update()`` send no signal; the entries' minute-long lifetime bounds those, and
 Parley's services make none to these tables.
 
@@ -17,16 +17,15 @@ than the queries it would save.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+
+from apps.core.generations import generations_move_on, remembered
 
 from .models import Membership, Tenant
 
@@ -49,27 +48,11 @@ def _membership_key(user_id: Any, tenant_slug: str) -> str:
     return f"parley:identity-membership:{user_id}:{tenant_slug}"
 
 
-def _remembered(entry_key: str, user_id: Any, load: Callable[[], Any]) -> Any:
-    """The current entry under ``entry_key``, or what ``load()`` returns (remembered unless
-    None: a failed lookup is not, so guesses do not fill the cache)."""
-    generation_key = _generation_key(user_id)
-    found = cache.get_many([entry_key, generation_key])
-    generation, entry = found.get(generation_key), found.get(entry_key)
-    if generation is not None and entry is not None and entry[0] == generation:
-        return entry[1]
-    if generation is None:
-        cache.add(generation_key, secrets.token_hex(8), timeout=None)
-        generation = cache.get(generation_key)
-    value = load()
-    if value is not None and generation is not None:
-        cache.set(entry_key, (generation, value), timeout=ENTRY_SECONDS)
-    return value
-
-
 def user_remembered(user_id: Any, load: Callable[[], Any]) -> Any:
     if not enabled():
         return load()
-    return _remembered(_user_key(user_id), user_id, load)
+    return remembered(entry_key=_user_key(user_id), generation_key=_generation_key(user_id), load=load,
+                      timeout=ENTRY_SECONDS)
 
 
 def membership_remembered(user_id: Any, tenant_slug: str, load: Callable[[], Membership | None]) -> Membership | None:
@@ -77,20 +60,14 @@ def membership_remembered(user_id: Any, tenant_slug: str, load: Callable[[], Mem
     finds it."""
     if not enabled():
         return load()
-    return _remembered(_membership_key(user_id, tenant_slug), user_id, load)
+    return remembered(entry_key=_membership_key(user_id, tenant_slug), generation_key=_generation_key(user_id),
+                      load=load, timeout=ENTRY_SECONDS)
 
 
 def identities_forget(user_ids: Iterable[Any]) -> None:
     """Make every remembered entry of these users stale, now and once the transaction commits."""
-    keys = [_generation_key(user_id) for user_id in set(user_ids) if user_id is not None]
-    if not keys or not enabled():
-        return
-
-    def bump() -> None:
-        cache.set_many({key: secrets.token_hex(8) for key in keys}, timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    if enabled():
+        generations_move_on(_generation_key(user_id) for user_id in user_ids if user_id is not None)
 
 
 class CachedModelBackend(ModelBackend):
