@@ -7,8 +7,8 @@ Measured from the emulator's own receive times: the sustained rate with planning
 to last message received) and included (launch to last message received), its ratio to the
 budget, the worst second of the clock and the worst one-second window of any start, duplicates
 (the emulator counts every ``biz_opaque_callback_data`` and every recipient) and lost
-recipients, and the workers' peak memory. The bench process plays beat: it runs the campaign tick and the send sweeper every
-second, as ``celery beat`` does in production.
+recipients, and the workers' peak memory. The bench process plays beat: it runs the campaign
+tick and the send sweeper every second, as ``celery beat`` does in production.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ dispatcher to the Cloud API emulator (status webhooks off).
 
 Measures, from the emulator's own receive times (when the provider got each message): the
 sustained rate and its ratio to the budget, the worst second of the clock (the token bucket must
-keep it within 5 % of the budget) and the worst one-second window of any start, duplicates (the emulator counts every
-``biz_opaque_callback_data``), messages lost or failed, and the worker's memory over the run.
+keep it within 5 % of the budget) and the worst one-second window of any start, duplicates (the
+emulator counts every ``biz_opaque_callback_data``), messages lost or failed, and the worker's
+memory over the run.
 """
 
 from __future__ import annotations
