@@ -29,7 +29,7 @@ def conversation_list(*, tenant: Tenant, status: str | None = None, phone_number
     if phone_number_id is not None:
         qs = qs.filter(phone_number_id=phone_number_id)
     if wa_id:
-        qs = qs.filter(contact__wa_id=wa_id)
+        qs = qs.filter(contact__tenant=tenant, contact__wa_id=wa_id)  # the (tenant, wa_id) key, not a scan
     return qs
 
 

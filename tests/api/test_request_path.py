@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from apps.api.keycache import _entry_key, api_key_resolve
 from apps.api.throttling import count_request
 from apps.conversations.models import Conversation
+from apps.conversations.selectors import conversation_list
 from apps.tenants.models import ApiKey
 from apps.tenants.services import api_key_revoke, hash_api_key
 
@@ -110,6 +111,15 @@ def test_a_send_to_a_known_customer_reads_the_contact_with_the_conversation(api_
     selects = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
     assert not any(sql.split(" FROM ")[1].startswith('"contacts_contact"') for sql in selects)
     assert len(selects) == 2  # the number, the conversation with its contact
+    # The contact is looked up through its (tenant, wa_id) key: without its tenant named, the
+    # database scans the contacts of every tenant for the number.
+    assert f'"contacts_contact"."tenant_id" = {open_conversation.tenant_id}' in selects[1]
+
+
+def test_the_conversation_list_filtered_by_customer_names_the_contact_tenant(tenant, open_conversation):
+    qs = conversation_list(tenant=tenant, wa_id=open_conversation.contact.wa_id)
+    assert list(qs) == [open_conversation]
+    assert f'"contacts_contact"."tenant_id" = {tenant.pk}' in str(qs.query)
 
 
 def test_a_send_to_a_new_customer_creates_contact_and_conversation(api_client, tenant, number, templates):

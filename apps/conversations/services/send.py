@@ -166,9 +166,11 @@ def message_send(
             content = {**content, "id": str(media.pk)}
     conversation = None
     if contact is None:
-        # Usually the conversation exists: one query finds it and its contact together.
+        # Usually the conversation exists: one query finds it and its contact together. The
+        # contact's tenant is named too, though it is the conversation's: only then can the
+        # contact be found through its (tenant, wa_id) key instead of a scan of every contact.
         conversation = (Conversation.objects.for_tenant(tenant).select_related("contact")
-                        .filter(phone_number=number, contact__wa_id=wa_id).first())
+                        .filter(phone_number=number, contact__tenant=tenant, contact__wa_id=wa_id).first())
         if conversation is not None:
             contact = conversation.contact
         else:
