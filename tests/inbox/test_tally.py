@@ -145,7 +145,26 @@ def test_compaction_folds_the_deltas_and_forgets_groups_that_sum_to_zero(tenant,
     assert tallied(tenant) == before == counted(tenant)
     assert report.read == 6 + 4 * 2 + 2 + 1 and report.written == 2  # open 1, resolved 4; pending summed to 0
     assert sorted(ConversationTally.all_tenants.values_list("status", "n")) == [("open", 1), ("resolved", 4)]
-    assert conversation_tallies_compact().read == 2  # nothing more to fold
+    assert conversation_tallies_compact().read == 0  # nothing more to fold: the two sums are not rewritten
+    assert sorted(ConversationTally.all_tenants.values_list("status", "n")) == [("open", 1), ("resolved", 4)]
+
+
+def test_compaction_folds_only_the_groups_that_changed(tenant, number, agent):
+    ConversationFactory(tenant=tenant, phone_number=number)
+    ConversationFactory(tenant=tenant, phone_number=number)
+    mine = ConversationFactory(tenant=tenant, phone_number=number, assignee=agent)
+    conversation_tallies_compact()
+    folded = dict(ConversationTally.all_tenants.values_list("assignee_id", "pk"))
+    assert set(folded) == {None, agent.pk}
+    Conversation.all_tenants.filter(pk=mine.pk).update(status="resolved")  # -1 open (agent), +1 resolved (agent)
+    ConversationFactory(tenant=tenant, phone_number=number)  # +1 open (no assignee)
+    report = conversation_tallies_compact()
+    # The unassigned group (its folded row and one delta) and the agent's open group (its row and
+    # the -1) are folded; the agent's resolved group has one row and stays as it was written.
+    assert report.read == 4 and report.written == 1  # the agent's open count is now 0: gone
+    assert tallied(tenant) == counted(tenant) == Counter({(number.pk, None, "open"): 3,
+                                                          (number.pk, agent.pk, "resolved"): 1})
+    assert not ConversationTally.all_tenants.filter(pk__in=folded.values()).exists()
 
 
 def test_a_workspace_deleted_with_its_conversations_leaves_nothing_after_compaction(number, tenant):
