@@ -4,8 +4,17 @@ import pytest
 from django.test import Client
 
 from apps.core.scoping import tenant_scope
+from apps.phone_numbers.numbercache import number_cache
 
 from .factories import MembershipFactory, TenantFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_number_cache():
+    """Each test starts with this process's number cache empty: a test's rolled-back rows may
+    give the next test's workspace the same id (SQLite reuses them), which no running Parley
+    ever sees."""
+    number_cache.clear()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from apps.conversations.services import contact_opt_event_apply, message_receive
 from apps.core.scoping import tenant_scope
 from apps.message_templates.services import template_status_apply
 from apps.phone_numbers.models import PhoneNumber
+from apps.phone_numbers.numbercache import number_cache
 
 from .events import InboundMessage, OptEvent, OtherEvent, StatusUpdate, TemplateStatusUpdate
 from .models import WebhookEvent
@@ -43,16 +42,8 @@ MAX_PROCESS_ATTEMPTS = 8
 # --- routing a callback to its number (the request path) ---------------------------------
 #
 # Every POST needs the number(s) a callback speaks for and their app secret, which is stored
-# encrypted (a Fernet decrypt per load). Both are kept in a small per-process cache instead of
-# a query and a decrypt per request. It is safe because every change to a number invalidates
-# it: saving or deleting one bumps a generation in the shared cache (and clears this process's
-# entries at once); each process checks that generation at most every
-# ROUTE_GENERATION_CHECK_SECONDS, and drops any entry older than ROUTE_TTL_SECONDS whatever
-# happens (a bulk .update() sends no signal).
-
-ROUTE_GENERATION_KEY = "parley:webhook-route-generation"
-ROUTE_GENERATION_CHECK_SECONDS = 1.0
-ROUTE_TTL_SECONDS = 30.0
+# encrypted (a Fernet decrypt per load). Both are kept in the per-process number cache
+# (apps/phone_numbers/numbercache.py) instead of a query and a decrypt per request.
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,58 +53,6 @@ class NumberRoute:
     phone_number_id: int
     tenant_id: int
     app_secret: str
-
-
-class _RouteCache:
-    def __init__(self) -> None:
-        self._entries: dict[tuple, tuple[float, object]] = {}
-        self._generation: object = None
-        self._checked_at = -1e9
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def _check_generation(self, now: float) -> None:
-        if now - self._checked_at < ROUTE_GENERATION_CHECK_SECONDS:
-            return
-        try:
-            generation = cache.get(ROUTE_GENERATION_KEY)
-        except Exception:  # the shared cache is down: trust nothing cached, look numbers up again
-            logger.exception("could not read the webhook route generation")
-            generation = object()
-        with self._lock:
-            if generation != self._generation:
-                self._entries.clear()
-                self._generation = generation
-            self._checked_at = now
-
-    def get(self, key: tuple, load):
-        now = time.monotonic()
-        self._check_generation(now)
-        entry = self._entries.get(key)
-        if entry is not None and now - entry[0] < ROUTE_TTL_SECONDS:
-            return entry[1]
-        value = load()
-        with self._lock:
-            if len(self._entries) > 10_000:  # unknown ids from the internet must not grow it forever
-                self._entries.clear()
-            self._entries[key] = (now, value)
-        return value
-
-
-_routes = _RouteCache()
-
-
-def number_routes_invalidate() -> None:
-    """A number changed: forget every cached route, here at once and in every process within
-    ROUTE_GENERATION_CHECK_SECONDS."""
-    _routes.clear()
-    try:
-        cache.set(ROUTE_GENERATION_KEY, secrets.token_hex(8), timeout=None)
-    except Exception:  # the cache being down must not fail the save; the TTL still applies
-        logger.exception("could not publish the webhook route generation")
 
 
 def _meta_routes_for_key(key: str) -> tuple[NumberRoute, ...]:
@@ -133,7 +72,7 @@ def meta_routes_for(payload: dict) -> list[NumberRoute]:
     fields), across tenants: the tenant is not known until the signature is checked."""
     found: dict[int, NumberRoute] = {}
     for key in meta_route_keys(payload):
-        for route in _routes.get(("meta", key), lambda key=key: _meta_routes_for_key(key)):
+        for route in number_cache.get(("meta", key), lambda key=key: _meta_routes_for_key(key)):
             found[route.phone_number_id] = route
     return [found[pk] for pk in sorted(found)]
 
@@ -146,7 +85,7 @@ def gupshup_route_for(provider: str, token: str) -> NumberRoute | None:
         return None if number is None else NumberRoute(phone_number_id=number.pk, tenant_id=number.tenant_id,
                                                        app_secret="")
 
-    return _routes.get(("token", provider, token), load)
+    return number_cache.get(("token", provider, token), load)
 
 
 def meta_signature_valid(*, body: bytes, header: str, routes: list[NumberRoute]) -> NumberRoute | None:

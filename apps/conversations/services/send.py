@@ -7,10 +7,12 @@ invalid_recipient. Delivery is asynchronous: the row is the record, the task onl
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.contacts.models import Contact
@@ -18,9 +20,11 @@ from apps.contacts.services import contact_get_or_create
 from apps.conversations.models import Conversation, Message
 from apps.core.exceptions import ApplicationError, PolicyError
 from apps.core.phone import normalize_wa_id
+from apps.core.rows import models_from_row, row_insert, row_update, select_columns
 from apps.message_templates.models import MessageTemplate
 from apps.message_templates.rendering import parameter_problems, render_body
 from apps.phone_numbers.models import PhoneNumber
+from apps.phone_numbers.numbercache import tenant_numbers
 from apps.providers.outbound import MEDIA_TYPES, OutboundMessage
 from apps.tenants.models import Tenant
 
@@ -35,21 +39,23 @@ MEDIA_LABELS = {"image": "📷 Photo", "video": "🎬 Video", "audio": "🎵 Aud
 
 
 def resolve_phone_number(*, tenant: Tenant, phone_number: PhoneNumber | int | str | None) -> PhoneNumber:
-    """The number to send from: the given one (object or id), or the tenant's only number."""
-    numbers = PhoneNumber.objects.for_tenant(tenant)
+    """The number to send from: the given one (object or id), or the tenant's only number.
+    Numbers looked up come from a per-process cache (``tenant_numbers``); the dispatcher reads
+    the number again before it sends."""
     if isinstance(phone_number, PhoneNumber):
         number = phone_number if phone_number.tenant_id == tenant.pk else None
     elif phone_number in (None, ""):
-        candidates = list(numbers.exclude(status=PhoneNumber.Status.DISABLED)[:2])
+        candidates = [n for n in tenant_numbers(tenant.pk) if n.status != PhoneNumber.Status.DISABLED][:2]
         if len(candidates) != 1:
             raise PolicyError(
                 "Say which phone number to send from (phone_number_id): this workspace has "
                 + ("no connected number." if not candidates else "several."),
                 code="phone_number_not_found",
             )
-        number = candidates[0]
+        number = copy.copy(candidates[0])
     else:
-        number = numbers.filter(pk=int(phone_number)).first() if str(phone_number).isdigit() else None
+        wanted = int(phone_number) if str(phone_number).isdigit() else None
+        number = next((copy.copy(n) for n in tenant_numbers(tenant.pk) if n.pk == wanted), None)
     if number is None:
         raise PolicyError(f"No phone number {phone_number} in this workspace.", code="phone_number_not_found",
                           http_status=404 if phone_number not in (None, "") else None)
@@ -75,6 +81,33 @@ def text_preview(*, type: str, content: Any) -> str:
     if type == "reaction":
         return f"Reacted {content.get('emoji', '')}".strip()[:255]
     return type
+
+
+_CONVERSATION_PARTS = ((Conversation, "c"), (Contact, "ct"))
+
+
+@functools.cache
+def _conversation_statement(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return (f"SELECT {select_columns(Conversation, 'c')}, {select_columns(Contact, 'ct')} "
+            f"FROM {quote(Conversation._meta.db_table)} c "
+            f"JOIN {quote(Contact._meta.db_table)} ct ON ct.id = c.contact_id "
+            "WHERE c.tenant_id = %s AND c.phone_number_id = %s AND ct.tenant_id = %s AND ct.wa_id = %s "
+            "ORDER BY c.id LIMIT 1")
+
+
+def _conversation_with_contact(*, tenant_id: int, phone_number_id: int, wa_id: str) -> Conversation | None:
+    """The conversation of ``wa_id`` on the number, with its contact, in one fixed statement.
+    The contact's tenant is named too, though it is the conversation's: only then is the contact
+    found through its (tenant, wa_id) key instead of a scan of every contact."""
+    with connection.cursor() as cursor:
+        cursor.execute(_conversation_statement(connection.vendor), [tenant_id, phone_number_id, tenant_id, wa_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    conversation, contact = models_from_row(row, _CONVERSATION_PARTS)
+    conversation.contact = contact
+    return conversation
 
 
 def find_template(*, tenant: Tenant, number: PhoneNumber, name: str, language: str) -> MessageTemplate | None:
@@ -169,8 +202,7 @@ def message_send(
         # Usually the conversation exists: one query finds it and its contact together. The
         # contact's tenant is named too, though it is the conversation's: only then can the
         # contact be found through its (tenant, wa_id) key instead of a scan of every contact.
-        conversation = (Conversation.objects.for_tenant(tenant).select_related("contact")
-                        .filter(phone_number=number, contact__tenant=tenant, contact__wa_id=wa_id).first())
+        conversation = _conversation_with_contact(tenant_id=tenant.pk, phone_number_id=number.pk, wa_id=wa_id)
         if conversation is not None:
             contact = conversation.contact
         else:
@@ -197,18 +229,20 @@ def message_send(
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ApplicationError("A reply must quote a message of the same conversation.", code="invalid_message",
                                http_status=422)
-    message = Message.objects.for_tenant(tenant).create(
+    # The two writes go through statements built once (apps/core/rows.py), not the ORM's
+    # compiler: this is the API send's request path.
+    message = row_insert(Message(
         tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
         direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255], media=media,
         status=Message.Status.QUEUED, status_updated_at=now, occurred_at=now, reply_to=reply_to,
         reply_to_provider_id=(reply_to.wa_message_id or reply_to.provider_message_id or "") if reply_to else "",
         idempotency_key=idempotency_key or None, sent_by=sent_by if getattr(sent_by, "pk", None) else None,
         campaign_recipient_id=campaign_recipient_id, next_attempt_at=now,
-    )
-    Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).update(
-        last_message_at=now, last_message_preview=preview[:255], last_message_type=type,
-        last_message_direction=Message.Direction.OUTBOUND, updated_at=now,
-    )
+    ))
+    row_update(Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={
+        "last_message_at": now, "last_message_preview": preview[:255], "last_message_type": type,
+        "last_message_direction": Message.Direction.OUTBOUND, "updated_at": now,
+    })
     if dispatch:
         ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
     return message

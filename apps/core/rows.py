@@ -1,0 +1,113 @@
+"""Single rows in and out through statements built once, for the request paths where the ORM's
+query compiler costs more than the query: ``POST /api/v1/messages`` compiled a select_related
+lookup, an INSERT and an UPDATE on every request, 2.2 ms of the web process's CPU against
+0.5 ms for running the same statements.
+
+The values go through the same field methods the ORM uses (``pre_save``, ``get_db_prep_save``
+on the way in, the backend's and the field's converters on the way out), so what is written and
+read is what ``save()`` and a queryset would write and read. The statements' text is fixed per
+model and database vendor; only values are parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.db import connections
+from django.db.models import Field, Model
+
+_INSERTS: dict[tuple[type[Model], str], tuple[str, list[Field]]] = {}
+_UPDATES: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field]]] = {}
+_CONVERTERS: dict[tuple[type[Model], str, str], list[tuple[int, Any, list[Callable]]]] = {}
+
+
+def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[Field]]:
+    key = (model, connection.vendor)
+    if key not in _INSERTS:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        _INSERTS[key] = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}",
+            fields,
+        )
+    return _INSERTS[key]
+
+
+def row_insert(obj: Model, *, using: str = "default") -> Model:
+    """INSERT the new instance ``obj`` as ``obj.save()`` would (``auto_now`` and
+    ``auto_now_add`` filled in, every value prepared by its field; no signals are sent), set its
+    primary key and mark it saved."""
+    connection = connections[using]
+    statement, fields = _insert_statement(type(obj), connection)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = using
+    return obj
+
+
+def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],
+               using: str = "default") -> int:
+    """``UPDATE … SET <values> WHERE pk = <pk> AND tenant_id = <tenant_id>`` (values by field
+    name, prepared by their fields); returns the rows changed (0 or 1)."""
+    connection = connections[using]
+    names = tuple(values)
+    key = (model, connection.vendor, names)
+    if key not in _UPDATES:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        fields = [meta.get_field(name) for name in names]
+        _UPDATES[key] = (
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
+            f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('tenant').column)} = %s",
+            fields,
+        )
+    statement, fields = _UPDATES[key]
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, pk, tenant_id])
+        return cursor.rowcount
+
+
+def select_columns(model: type[Model], alias: str, *, using: str = "default") -> str:
+    """Every concrete column of ``model`` under the table alias ``alias``, in field order: the
+    select list that :func:`models_from_row` reads back."""
+    quote = connections[using].ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def _converters(model: type[Model], alias: str, connection: Any) -> list[tuple[int, Any, list[Callable]]]:
+    """(position, column, converters) of each column that has converters."""
+    key = (model, alias, connection.vendor)
+    if key not in _CONVERTERS:
+        found = []
+        for i, field in enumerate(model._meta.concrete_fields):
+            col = field.get_col(alias)
+            converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+            if converters:
+                found.append((i, col, converters))
+        _CONVERTERS[key] = found
+    return _CONVERTERS[key]
+
+
+def models_from_row(row: Sequence[Any], parts: Sequence[tuple[type[Model], str]], *,
+                    using: str = "default") -> list[Model]:
+    """The instances of ``parts`` ((model, alias) pairs) in ``row``, a row of a SELECT whose
+    list is their :func:`select_columns` one after the other, each value converted as a queryset
+    would convert it."""
+    connection = connections[using]
+    found, start = [], 0
+    for model, alias in parts:
+        fields = model._meta.concrete_fields
+        values = list(row[start:start + len(fields)])
+        for i, col, converters in _converters(model, alias, connection):
+            for converter in converters:
+                values[i] = converter(values[i], col, connection)
+        found.append(model.from_db(using, [f.attname for f in fields], values))
+        start += len(fields)
+    return found

@@ -1,0 +1,101 @@
+"""apps/core/rows.py: single rows written and read through fixed statements must be exactly what
+the ORM would write and read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from apps.contacts.models import Contact
+from apps.conversations.models import Conversation, Message
+from apps.core.rows import models_from_row, row_insert, row_update, select_columns
+from tests.factories import ContactFactory, ConversationFactory, PhoneNumberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_an_inserted_row_reads_back_as_the_orm_writes_it(tenant):
+    conversation = ConversationFactory(tenant=tenant)
+    now = timezone.now()
+    values = dict(tenant=tenant, conversation=conversation, phone_number=conversation.phone_number,
+                  contact=conversation.contact, direction="outbound", type="text",
+                  content={"body": "Ünïcode, \"quotes\" and a list", "items": [1, 2.5, None, True]},
+                  text_preview="preview", status="queued", status_updated_at=now, occurred_at=now,
+                  idempotency_key="key-1", next_attempt_at=now + timedelta(seconds=3))
+    ours = row_insert(Message(**values))
+    theirs = Message.all_tenants.create(**{**values, "idempotency_key": "key-2"})
+
+    assert ours.pk and not ours._state.adding and ours._state.db == "default"
+    stored, reference = Message.all_tenants.get(pk=ours.pk), Message.all_tenants.get(pk=theirs.pk)
+    differs = {"id", "idempotency_key", "created_at", "updated_at"}
+    assert {k: v for k, v in _fields(stored).items() if k not in differs} == \
+           {k: v for k, v in _fields(reference).items() if k not in differs}
+    assert stored.content == values["content"] and stored.next_attempt_at == values["next_attempt_at"]
+    # auto_now_add / auto_now were filled in on the instance and in the row, as save() does.
+    assert ours.created_at and stored.created_at == ours.created_at and stored.updated_at == ours.updated_at
+    assert _fields(stored) == _fields(ours)
+
+
+def test_an_insert_that_breaks_a_constraint_raises_djangos_integrity_error(tenant):
+    conversation = ConversationFactory(tenant=tenant)
+    now = timezone.now()
+
+    def message() -> Message:
+        return Message(tenant=tenant, conversation=conversation, phone_number=conversation.phone_number,
+                       contact=conversation.contact, direction="outbound", type="text", content={"body": "x"},
+                       status="queued", status_updated_at=now, occurred_at=now, idempotency_key="same")
+
+    row_insert(message())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        row_insert(message())
+    assert Message.all_tenants.filter(idempotency_key="same").count() == 1
+
+
+def test_an_update_changes_the_row_of_its_tenant_only(tenant, other_tenant):
+    conversation = ConversationFactory(tenant=tenant, last_message_preview="before")
+    later = timezone.now() + timedelta(minutes=5)
+    values = {"last_message_preview": "after", "last_message_at": later, "updated_at": later}
+
+    assert row_update(Conversation, pk=conversation.pk, tenant_id=other_tenant.pk, values=values) == 0
+    conversation.refresh_from_db()
+    assert conversation.last_message_preview == "before"
+
+    assert row_update(Conversation, pk=conversation.pk, tenant_id=tenant.pk, values=values) == 1
+    conversation.refresh_from_db()
+    assert (conversation.last_message_preview, conversation.last_message_at) == ("after", later)
+
+
+def test_models_read_from_a_joined_row_equal_the_orms(tenant):
+    contact = ContactFactory(tenant=tenant, name="Zoë", attributes={"plan": "gold", "seats": 3, "tags": ["a"]})
+    conversation = ConversationFactory(tenant=tenant, contact=contact, window_expires_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select_columns(Conversation, 'c')}, {select_columns(Contact, 'x')} "
+                       "FROM conversations_conversation c JOIN contacts_contact x ON x.id = c.contact_id "
+                       "WHERE c.id = %s", [conversation.pk])
+        row = cursor.fetchone()
+    read_conversation, read_contact = models_from_row(row, ((Conversation, "c"), (Contact, "x")))
+
+    assert _fields(read_conversation) == _fields(Conversation.all_tenants.get(pk=conversation.pk))
+    assert _fields(read_contact) == _fields(Contact.all_tenants.get(pk=contact.pk))
+    assert read_contact.attributes == {"plan": "gold", "seats": 3, "tags": ["a"]}
+    assert read_conversation.window_expires_at.tzinfo is not None
+    assert not read_conversation._state.adding and model_to_dict(read_contact)["name"] == "Zoë"
+
+
+def test_the_statements_are_built_per_model_and_columns(tenant):
+    number = PhoneNumberFactory(tenant=tenant)
+    first, second = ConversationFactory(tenant=tenant, phone_number=number), ConversationFactory(tenant=tenant)
+    row_update(Conversation, pk=first.pk, tenant_id=tenant.pk, values={"status": "pending"})
+    row_update(Conversation, pk=second.pk, tenant_id=tenant.pk, values={"unread_count": 4})
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.unread_count) == ("pending", 0)
+    assert (second.status, second.unread_count) == ("open", 4)
