@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Field, Model
 
 _INSERTS: dict[tuple[type[Model], str], tuple[str, list[Field]]] = {}
@@ -51,12 +51,7 @@ def row_insert(obj: Model, *, using: str = "default") -> Model:
     return obj
 
 
-def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],
-               using: str = "default") -> int:
-    """``UPDATE … SET <values> WHERE pk = <pk> AND tenant_id = <tenant_id>`` (values by field
-    name, prepared by their fields); returns the rows changed (0 or 1)."""
-    connection = connections[using]
-    names = tuple(values)
+def _update_statement(model: type[Model], names: tuple[str, ...], connection: Any) -> tuple[str, list[Field]]:
     key = (model, connection.vendor, names)
     if key not in _UPDATES:
         meta = model._meta
@@ -67,11 +62,43 @@ def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[s
             f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('tenant').column)} = %s",
             fields,
         )
-    statement, fields = _UPDATES[key]
+    return _UPDATES[key]
+
+
+def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],
+               using: str = "default") -> int:
+    """``UPDATE … SET <values> WHERE pk = <pk> AND tenant_id = <tenant_id>`` (values by field
+    name, prepared by their fields); returns the rows changed (0 or 1)."""
+    connection = connections[using]
+    statement, fields = _update_statement(model, tuple(values), connection)
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(statement, [*params, pk, tenant_id])
         return cursor.rowcount
+
+
+def row_insert_with_update(obj: Model, model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],
+                           using: str = "default") -> Model:
+    """:func:`row_insert` of ``obj`` and :func:`row_update` of another row, both or neither: on
+    PostgreSQL one statement (the UPDATE as a data-modifying ``WITH``, which always runs to
+    completion), so that outside a transaction no BEGIN and COMMIT are needed; elsewhere two
+    statements in a transaction."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            row_insert(obj, using=using)
+            row_update(model, pk=pk, tenant_id=tenant_id, values=values, using=using)
+        return obj
+    insert, insert_fields = _insert_statement(type(obj), connection)
+    update, update_fields = _update_statement(model, tuple(values), connection)
+    params = [*(f.get_db_prep_save(values[f.name], connection) for f in update_fields), pk, tenant_id,
+              *(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in insert_fields)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH updated AS ({update}) {insert}", params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = using
+    return obj
 
 
 def select_columns(model: type[Model], alias: str, *, using: str = "default") -> str:

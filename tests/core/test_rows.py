@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.contacts.models import Contact
 from apps.conversations.models import Conversation, Message
-from apps.core.rows import models_from_row, row_insert, row_update, select_columns
+from apps.core.rows import models_from_row, row_insert, row_insert_with_update, row_update, select_columns
 from tests.factories import ContactFactory, ConversationFactory, PhoneNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +99,36 @@ def test_the_statements_are_built_per_model_and_columns(tenant):
     second.refresh_from_db()
     assert (first.status, first.unread_count) == ("pending", 0)
     assert (second.status, second.unread_count) == ("open", 4)
+
+
+def test_an_insert_with_an_update_writes_both(tenant):
+    conversation = ConversationFactory(tenant=tenant, last_message_preview="before")
+    now = timezone.now()
+    message = row_insert_with_update(
+        Message(tenant=tenant, conversation=conversation, phone_number=conversation.phone_number,
+                contact=conversation.contact, direction="outbound", type="text", content={"body": "hi"},
+                text_preview="hi", status="queued", status_updated_at=now, occurred_at=now),
+        Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={"last_message_preview": "hi", "updated_at": now})
+    assert Message.all_tenants.get(pk=message.pk).content == {"body": "hi"}
+    conversation.refresh_from_db()
+    assert conversation.last_message_preview == "hi"
+
+
+def test_an_insert_with_an_update_writes_neither_when_the_insert_fails(tenant):
+    conversation = ConversationFactory(tenant=tenant, last_message_preview="before")
+    now = timezone.now()
+
+    def send() -> Message:
+        return row_insert_with_update(
+            Message(tenant=tenant, conversation=conversation, phone_number=conversation.phone_number,
+                    contact=conversation.contact, direction="outbound", type="text", content={"body": "hi"},
+                    status="queued", status_updated_at=now, occurred_at=now, idempotency_key="once"),
+            Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={"last_message_preview": "second"})
+
+    send()
+    Conversation.all_tenants.filter(pk=conversation.pk).update(last_message_preview="first")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        send()
+    conversation.refresh_from_db()
+    assert conversation.last_message_preview == "first"
+    assert Message.all_tenants.filter(idempotency_key="once").count() == 1

@@ -20,7 +20,7 @@ from apps.contacts.services import contact_get_or_create
 from apps.conversations.models import Conversation, Message
 from apps.core.exceptions import ApplicationError, PolicyError
 from apps.core.phone import normalize_wa_id
-from apps.core.rows import models_from_row, row_insert, row_update, select_columns
+from apps.core.rows import models_from_row, row_insert_with_update, select_columns
 from apps.message_templates.models import MessageTemplate
 from apps.message_templates.rendering import parameter_problems, render_body
 from apps.phone_numbers.models import PhoneNumber
@@ -155,7 +155,6 @@ def window_is_open(conversation: Conversation, *, now=None) -> bool:
     return bool(conversation.window_expires_at and conversation.window_expires_at > now)
 
 
-@transaction.atomic
 def message_send(
     *,
     tenant: Tenant,
@@ -197,22 +196,39 @@ def message_send(
         media = check_media_for_send(tenant=tenant, type=type, media_id=content["id"])
         if media is not None:
             content = {**content, "id": str(media.pk)}
-    conversation = None
+    queued = dict(type=type, content=content, media=media, reply_to=reply_to, idempotency_key=idempotency_key,
+                  sent_by=sent_by, campaign_recipient_id=campaign_recipient_id, dispatch=dispatch,
+                  opt_out_confirmation=opt_out_confirmation)
     if contact is None:
-        # Usually the conversation exists: one query finds it and its contact together. The
-        # contact's tenant is named too, though it is the conversation's: only then can the
-        # contact be found through its (tenant, wa_id) key instead of a scan of every contact.
+        # Usually the conversation exists: one statement finds it and its contact together, and
+        # one statement queues the message (below), so no transaction is needed.
         conversation = _conversation_with_contact(tenant_id=tenant.pk, phone_number_id=number.pk, wa_id=wa_id)
         if conversation is not None:
-            contact = conversation.contact
-        else:
+            return _queue(tenant=tenant, number=number, conversation=conversation, contact=conversation.contact,
+                          wa_id=wa_id, **queued)
+    # A new customer, or one the caller named: what is created is rolled back with a refusal.
+    with transaction.atomic():
+        if contact is None:
             contact, _ = contact_get_or_create(tenant=tenant, wa_id=wa_id)
-    if contact.opt_in_status == Contact.OptIn.OPTED_OUT and not opt_out_confirmation:
-        raise PolicyError(f"+{wa_id} has opted out of messages from this workspace.", code="contact_opted_out")
-    if conversation is None:
+        _check_opt_in(contact, wa_id=wa_id, opt_out_confirmation=opt_out_confirmation)
         conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
             tenant=tenant, phone_number=number, contact=contact,
         )
+        return _queue(tenant=tenant, number=number, conversation=conversation, contact=contact, wa_id=wa_id,
+                      **queued)
+
+
+def _check_opt_in(contact: Contact, *, wa_id: str, opt_out_confirmation: bool) -> None:
+    if contact.opt_in_status == Contact.OptIn.OPTED_OUT and not opt_out_confirmation:
+        raise PolicyError(f"+{wa_id} has opted out of messages from this workspace.", code="contact_opted_out")
+
+
+def _queue(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation, contact: Contact, wa_id: str,
+           type: str, content: Any, media: Any, reply_to: Message | None, idempotency_key: str | None,
+           sent_by: Any, campaign_recipient_id: int | None, dispatch: bool, opt_out_confirmation: bool) -> Message:
+    """The send-time policies that need the conversation, then the message row and the
+    conversation's last-message columns, written together."""
+    _check_opt_in(contact, wa_id=wa_id, opt_out_confirmation=opt_out_confirmation)
     now = timezone.now()
     if type == "template":
         template, content, preview = check_template(tenant=tenant, number=number, content=content)
@@ -229,17 +245,16 @@ def message_send(
     if reply_to is not None and reply_to.conversation_id != conversation.pk:
         raise ApplicationError("A reply must quote a message of the same conversation.", code="invalid_message",
                                http_status=422)
-    # The two writes go through statements built once (apps/core/rows.py), not the ORM's
-    # compiler: this is the API send's request path.
-    message = row_insert(Message(
+    # Through statements built once (apps/core/rows.py), not the ORM's compiler: this is the API
+    # send's request path.
+    message = row_insert_with_update(Message(
         tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
         direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255], media=media,
         status=Message.Status.QUEUED, status_updated_at=now, occurred_at=now, reply_to=reply_to,
         reply_to_provider_id=(reply_to.wa_message_id or reply_to.provider_message_id or "") if reply_to else "",
         idempotency_key=idempotency_key or None, sent_by=sent_by if getattr(sent_by, "pk", None) else None,
         campaign_recipient_id=campaign_recipient_id, next_attempt_at=now,
-    ))
-    row_update(Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={
+    ), Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={
         "last_message_at": now, "last_message_preview": preview[:255], "last_message_type": type,
         "last_message_direction": Message.Direction.OUTBOUND, "updated_at": now,
     })
