@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.contacts.models import Contact
+from apps.conversations.apis import MessageListCreateApi
 from apps.conversations.models import Message
 from apps.core.scoping import tenant_scope
 from apps.providers.backends import locmem
@@ -45,6 +46,10 @@ def test_text_is_queued_and_answers_202_with_the_message(api_client, tenant, num
     assert isinstance(body["id"], int) and body["created_at"]
     message = stored(body["id"], tenant)
     assert message.content == {"body": "Hello"} and message.status == "queued"
+    # The answer is built without the serializer the schema documents; both give the same.
+    assert body == MessageListCreateApi.OutputSerializer(message).data
+    message.provider_message_id = "gs-1"
+    assert MessageListCreateApi.queued_body(message) == MessageListCreateApi.OutputSerializer(message).data
 
 
 LINK = "https://cdn.example.com/files/a"
