@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from .exceptions import ApplicationError
@@ -23,6 +25,13 @@ def normalize_wa_id(raw: str | int | None, *, default_region: str | None = None)
     text = str(raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("The phone number is empty.", details={"input": text})
+    return _normalized(text, default_region)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _normalized(text: str, default_region: str | None) -> str:
+    """normalize_wa_id's parsing, remembered per input (a send to a known customer parses the
+    same text again; a refusal raises and is not remembered)."""
     candidates = []
     if text.startswith("+"):
         candidates.append((text, None))

@@ -1,6 +1,6 @@
 import pytest
 
-from apps.core.phone import InvalidPhoneNumber, format_display, normalize_wa_id
+from apps.core.phone import InvalidPhoneNumber, _normalized, format_display, normalize_wa_id
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -29,3 +29,13 @@ def test_rejects_impossible_numbers_with_a_clear_error(raw):
 
 def test_format_display():
     assert format_display("16505551234") == "+1 650-555-1234"
+
+
+def test_parsing_is_remembered_and_a_refusal_is_not():
+    _normalized.cache_clear()
+    assert normalize_wa_id("+1 (415) 555-0100") == normalize_wa_id("+1 (415) 555-0100") == "14155550100"
+    assert _normalized.cache_info().hits == 1
+    for _ in range(2):
+        with pytest.raises(InvalidPhoneNumber):
+            normalize_wa_id("12")
+    assert _normalized.cache_info().currsize == 1
