@@ -9,12 +9,12 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.core.exceptions import ApplicationError
+from apps.core.rows import row_insert, row_update
 
 from .models import IdempotencyKey
 
@@ -38,11 +38,12 @@ def idempotent(handler: Callable) -> Callable:
         raw = request._request.body  # read before DRF parses, so the fingerprint sees the exact bytes
         fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), raw])).hexdigest()
         keys = IdempotencyKey.objects.for_tenant(tenant)
-        try:
-            with transaction.atomic():
-                record = keys.create(tenant=tenant, key=key, fingerprint=fingerprint)
-        except IntegrityError:
-            record = keys.get(key=key)
+        # One statement claims the key (ON CONFLICT DO NOTHING): no transaction around it.
+        record = row_insert(IdempotencyKey(tenant=tenant, key=key, fingerprint=fingerprint), ignore_conflicts=True)
+        if record is None:
+            record = keys.filter(key=key).first()
+            if record is None:  # claimed and released (its request failed) in between: try again
+                return wrapper(view, request, *args, **kwargs)
             if record.created_at < timezone.now() - KEEP:
                 record.delete()
                 return wrapper(view, request, *args, **kwargs)
@@ -63,10 +64,9 @@ def idempotent(handler: Callable) -> Callable:
         if response.status_code >= 500:
             record.delete()
             return response
-        record.completed = True
-        record.status_code = response.status_code
-        record.response_body = json.dumps(response.data, cls=JSONEncoder)
-        record.save(update_fields=["completed", "status_code", "response_body", "updated_at"])
+        row_update(IdempotencyKey, pk=record.pk, tenant_id=tenant.pk, values={
+            "completed": True, "status_code": response.status_code,
+            "response_body": json.dumps(response.data, cls=JSONEncoder), "updated_at": timezone.now()})
         return response
 
     return wrapper

@@ -36,16 +36,23 @@ def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[Fi
     return _INSERTS[key]
 
 
-def row_insert(obj: Model, *, using: str = "default") -> Model:
+def row_insert(obj: Model, *, using: str = "default", ignore_conflicts: bool = False) -> Model | None:
     """INSERT the new instance ``obj`` as ``obj.save()`` would (``auto_now`` and
     ``auto_now_add`` filled in, every value prepared by its field; no signals are sent), set its
-    primary key and mark it saved."""
+    primary key and mark it saved. With ``ignore_conflicts``, a row that a unique constraint
+    refuses is not written and None is returned: one statement, where catching the
+    IntegrityError needs a transaction (or savepoint) around it."""
     connection = connections[using]
     statement, fields = _insert_statement(type(obj), connection)
+    if ignore_conflicts:
+        statement = statement.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        obj.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj.pk = row[0]
     obj._state.adding = False
     obj._state.db = using
     return obj

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.api.models import IdempotencyKey
 from apps.contacts.models import Contact
 from apps.conversations.apis import MessageListCreateApi
 from apps.conversations.models import Message
@@ -300,6 +301,29 @@ def test_idempotency_key_replays_the_first_response(api_client, tenant, open_con
 
     other = send(api_client, {**body, "text": {"body": "Something else"}}, HTTP_IDEMPOTENCY_KEY="k-1")
     assert other.status_code == 409 and error_code(other) == "idempotency_key_reused"
+
+
+def test_a_key_whose_first_request_is_still_running_is_a_409(api_client, tenant, open_conversation):
+    IdempotencyKey.all_tenants.create(tenant=tenant, key="k-busy", fingerprint="not yet known")
+    body = {"to": "14155550100", "type": "text", "text": {"body": "Hi"}}
+    response = send(api_client, body, HTTP_IDEMPOTENCY_KEY="k-busy")
+    assert response.status_code == 409 and error_code(response) == "idempotency_key_reused"
+    IdempotencyKey.all_tenants.filter(key="k-busy").delete()
+    first = send(api_client, body, HTTP_IDEMPOTENCY_KEY="k-busy")
+    busy = IdempotencyKey.all_tenants.get(key="k-busy")
+    IdempotencyKey.all_tenants.filter(pk=busy.pk).update(completed=False)
+    again = send(api_client, body, HTTP_IDEMPOTENCY_KEY="k-busy")
+    assert first.status_code == 202 and again.status_code == 409 and error_code(again) == "idempotency_in_progress"
+
+
+def test_a_key_older_than_a_day_is_used_afresh(api_client, tenant, open_conversation):
+    body = {"to": "14155550100", "type": "text", "text": {"body": "Hi"}}
+    first = send(api_client, body, HTTP_IDEMPOTENCY_KEY="k-old")
+    IdempotencyKey.all_tenants.filter(key="k-old").update(created_at=timezone.now() - timedelta(hours=25))
+    second = send(api_client, body, HTTP_IDEMPOTENCY_KEY="k-old")
+    assert first.status_code == second.status_code == 202
+    assert second.json()["id"] != first.json()["id"] and "Idempotent-Replayed" not in second
+    assert IdempotencyKey.all_tenants.filter(key="k-old").count() == 1
 
 
 def test_a_refused_send_does_not_burn_its_idempotency_key(api_client, tenant, number):
