@@ -36,18 +36,14 @@ def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[Fi
     return _INSERTS[key]
 
 
-def row_insert(obj: Model, *, using: str = "default", ignore_conflicts: bool = False) -> Model | None:
-    """INSERT the new instance ``obj`` as ``obj.save()`` would (``auto_now`` and
-    ``auto_now_add`` filled in, every value prepared by its field; no signals are sent), set its
-    primary key and mark it saved. With ``ignore_conflicts``, a row that a unique constraint
-    refuses is not written and None is returned: one statement, where catching the
-    IntegrityError needs a transaction (or savepoint) around it."""
-    connection = connections[using]
+def _insert(obj: Model, connection: Any) -> tuple[str, list[Any]]:
     statement, fields = _insert_statement(type(obj), connection)
-    if ignore_conflicts:
-        statement = statement.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    return statement, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+def _inserted(obj: Model, statement: str, params: list[Any], using: str) -> Model | None:
+    """Run an INSERT … RETURNING pk of ``obj``; set its pk and mark it saved (None: no row)."""
+    with connections[using].cursor() as cursor:
         cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
@@ -58,7 +54,21 @@ def row_insert(obj: Model, *, using: str = "default", ignore_conflicts: bool = F
     return obj
 
 
-def _update_statement(model: type[Model], names: tuple[str, ...], connection: Any) -> tuple[str, list[Field]]:
+def row_insert(obj: Model, *, using: str = "default", ignore_conflicts: bool = False) -> Model | None:
+    """INSERT the new instance ``obj`` as ``obj.save()`` would (``auto_now`` and
+    ``auto_now_add`` filled in, every value prepared by its field; no signals are sent), set its
+    primary key and mark it saved. With ``ignore_conflicts``, a row that a unique constraint
+    refuses is not written and None is returned: one statement, where catching the
+    IntegrityError needs a transaction (or savepoint) around it."""
+    statement, params = _insert(obj, connections[using])
+    if ignore_conflicts:
+        statement = statement.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
+    return _inserted(obj, statement, params, using)
+
+
+def _update(model: type[Model], pk: Any, tenant_id: int, values: Mapping[str, Any],
+            connection: Any) -> tuple[str, list[Any]]:
+    names = tuple(values)
     key = (model, connection.vendor, names)
     if key not in _UPDATES:
         meta = model._meta
@@ -69,7 +79,8 @@ def _update_statement(model: type[Model], names: tuple[str, ...], connection: An
             f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('tenant').column)} = %s",
             fields,
         )
-    return _UPDATES[key]
+    statement, fields = _UPDATES[key]
+    return statement, [*(f.get_db_prep_save(values[f.name], connection) for f in fields), pk, tenant_id]
 
 
 def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],
@@ -77,10 +88,8 @@ def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[s
     """``UPDATE … SET <values> WHERE pk = <pk> AND tenant_id = <tenant_id>`` (values by field
     name, prepared by their fields); returns the rows changed (0 or 1)."""
     connection = connections[using]
-    statement, fields = _update_statement(model, tuple(values), connection)
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, pk, tenant_id])
+        cursor.execute(*_update(model, pk, tenant_id, values, connection))
         return cursor.rowcount
 
 
@@ -96,16 +105,9 @@ def row_insert_with_update(obj: Model, model: type[Model], *, pk: Any, tenant_id
             row_insert(obj, using=using)
             row_update(model, pk=pk, tenant_id=tenant_id, values=values, using=using)
         return obj
-    insert, insert_fields = _insert_statement(type(obj), connection)
-    update, update_fields = _update_statement(model, tuple(values), connection)
-    params = [*(f.get_db_prep_save(values[f.name], connection) for f in update_fields), pk, tenant_id,
-              *(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in insert_fields)]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH updated AS ({update}) {insert}", params)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding = False
-    obj._state.db = using
-    return obj
+    update, update_params = _update(model, pk, tenant_id, values, connection)
+    insert, insert_params = _insert(obj, connection)
+    return _inserted(obj, f"WITH updated AS ({update}) {insert}", [*update_params, *insert_params], using)
 
 
 def select_columns(model: type[Model], alias: str, *, using: str = "default") -> str:

@@ -197,15 +197,15 @@ def message_send(
         if media is not None:
             content = {**content, "id": str(media.pk)}
     queued = dict(type=type, content=content, media=media, reply_to=reply_to, idempotency_key=idempotency_key,
-                  sent_by=sent_by, campaign_recipient_id=campaign_recipient_id, dispatch=dispatch,
-                  opt_out_confirmation=opt_out_confirmation)
+                  sent_by=sent_by, campaign_recipient_id=campaign_recipient_id, dispatch=dispatch)
     if contact is None:
         # Usually the conversation exists: one statement finds it and its contact together, and
         # one statement queues the message (below), so no transaction is needed.
         conversation = _conversation_with_contact(tenant_id=tenant.pk, phone_number_id=number.pk, wa_id=wa_id)
         if conversation is not None:
+            _check_opt_in(conversation.contact, wa_id=wa_id, opt_out_confirmation=opt_out_confirmation)
             return _queue(tenant=tenant, number=number, conversation=conversation, contact=conversation.contact,
-                          wa_id=wa_id, **queued)
+                          **queued)
     # A new customer, or one the caller named: what is created is rolled back with a refusal.
     with transaction.atomic():
         if contact is None:
@@ -214,8 +214,7 @@ def message_send(
         conversation, _ = Conversation.objects.for_tenant(tenant).get_or_create(
             tenant=tenant, phone_number=number, contact=contact,
         )
-        return _queue(tenant=tenant, number=number, conversation=conversation, contact=contact, wa_id=wa_id,
-                      **queued)
+        return _queue(tenant=tenant, number=number, conversation=conversation, contact=contact, **queued)
 
 
 def _check_opt_in(contact: Contact, *, wa_id: str, opt_out_confirmation: bool) -> None:
@@ -223,12 +222,11 @@ def _check_opt_in(contact: Contact, *, wa_id: str, opt_out_confirmation: bool) -
         raise PolicyError(f"+{wa_id} has opted out of messages from this workspace.", code="contact_opted_out")
 
 
-def _queue(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation, contact: Contact, wa_id: str,
+def _queue(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation, contact: Contact,
            type: str, content: Any, media: Any, reply_to: Message | None, idempotency_key: str | None,
-           sent_by: Any, campaign_recipient_id: int | None, dispatch: bool, opt_out_confirmation: bool) -> Message:
-    """The send-time policies that need the conversation, then the message row and the
-    conversation's last-message columns, written together."""
-    _check_opt_in(contact, wa_id=wa_id, opt_out_confirmation=opt_out_confirmation)
+           sent_by: Any, campaign_recipient_id: int | None, dispatch: bool) -> Message:
+    """The send-time policies that need the conversation (the contact's opt-in is checked
+    before), then the message row and the conversation's last-message columns, written together."""
     now = timezone.now()
     if type == "template":
         template, content, preview = check_template(tenant=tenant, number=number, content=content)

@@ -45,6 +45,7 @@ from .webhooks import (
     WebhookCounters,
     WebhookDispatcher,
     WebhookJob,
+    cancel_and_wait,
     inbound_payload,
     template_status_payload,
 )
@@ -1034,13 +1035,8 @@ class LoopStalls:
         self.stalls.clear()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

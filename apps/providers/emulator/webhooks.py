@@ -51,6 +51,17 @@ class WebhookSettings(Protocol):
     webhook_timeout: float
 
 
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
+    """Stop one of the emulator's background loops and wait until it has."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 def sign(secret: str, body: bytes) -> str:
     """``X-Hub-Signature-256`` value: ``sha256=`` + hex HMAC-SHA256(app secret, raw body)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -229,13 +240,8 @@ class WebhookDispatcher:
         self._ticker = asyncio.create_task(self._run(), name="emulator-webhook-flusher")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            try:
-                await self._ticker
-            except asyncio.CancelledError:
-                pass
-            self._ticker = None
+        await cancel_and_wait(self._ticker)
+        self._ticker = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
