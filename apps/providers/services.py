@@ -3,6 +3,7 @@ in a task with pure parsers and the conversation services."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -15,14 +16,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.conversations.services import contact_opt_event_apply, message_receive, message_statuses_apply
 from apps.core.scoping import tenant_scope
 from apps.message_templates.services import template_status_apply
 from apps.phone_numbers.models import PhoneNumber
-from apps.phone_numbers.numbercache import number_cache
+from apps.phone_numbers.numbercache import number_cache, tenant_numbers
 
 from .events import InboundMessage, OptEvent, OtherEvent, StatusUpdate, TemplateStatusUpdate
 from .models import WebhookEvent
@@ -146,20 +147,41 @@ class ProcessReport:
     unrouted: list[str] = field(default_factory=list)
 
 
-def _route(event: WebhookEvent, route_key: str, cache: dict[str, PhoneNumber | None]) -> PhoneNumber | None:
-    if event.provider != WebhookEvent.Provider.META_CLOUD:
-        return event.phone_number  # the URL token named the number
-    if route_key not in cache:
-        numbers = PhoneNumber.objects.for_tenant(event.tenant_id).filter(provider=PhoneNumber.Provider.META_CLOUD)
-        cache[route_key] = (numbers.filter(phone_number_id=route_key).first()
-                            or numbers.filter(waba_id=route_key).order_by("id").first())
-    return cache[route_key]
+class _BatchNumbers:
+    """The numbers a batch of one tenant's callbacks is routed to, from the per-process number
+    cache (no query per batch); each number handed out is this batch's own copy."""
+
+    def __init__(self, tenant_id: int) -> None:
+        self._numbers: tuple[PhoneNumber, ...] | None = None
+        self.tenant_id = tenant_id
+        self._copies: dict[int, PhoneNumber] = {}
+        self._routes: dict[str, PhoneNumber | None] = {}
+
+    def _copy(self, number: PhoneNumber | None) -> PhoneNumber | None:
+        if number is None:
+            return None
+        if number.pk not in self._copies:
+            self._copies[number.pk] = copy.copy(number)
+        return self._copies[number.pk]
+
+    def route(self, event: WebhookEvent, route_key: str) -> PhoneNumber | None:
+        if self._numbers is None:
+            self._numbers = tenant_numbers(self.tenant_id)
+        numbers = self._numbers
+        if event.provider != WebhookEvent.Provider.META_CLOUD:  # the URL token named the number
+            return self._copy(next((n for n in numbers if n.pk == event.phone_number_id), None))
+        if route_key not in self._routes:
+            meta = [n for n in numbers if n.provider == PhoneNumber.Provider.META_CLOUD]
+            self._routes[route_key] = self._copy(next((n for n in meta if n.phone_number_id == route_key), None)
+                                                 or next((n for n in meta if n.waba_id == route_key), None))
+        return self._routes[route_key]
 
 
 def _apply_events(events: list[WebhookEvent], report: ProcessReport) -> None:
     """Apply stored callbacks of ONE tenant, in the caller's transaction and tenant scope.
     Statuses from every callback are gathered per number and applied in one bulk pass."""
-    cache: dict[str, PhoneNumber | None] = {}
+    tenant_id = events[0].tenant_id
+    numbers = _BatchNumbers(tenant_id)
     statuses: dict[int, tuple[PhoneNumber, list[StatusUpdate]]] = {}
     touched: set[int] = set()
     for event in events:
@@ -169,7 +191,7 @@ def _apply_events(events: list[WebhookEvent], report: ProcessReport) -> None:
             if isinstance(item, OtherEvent):
                 report.other += 1
                 continue
-            number = _route(event, item.route_key, cache)
+            number = numbers.route(event, item.route_key)
             if number is None:
                 report.unrouted.append(item.route_key)
                 continue
@@ -195,15 +217,17 @@ def _apply_events(events: list[WebhookEvent], report: ProcessReport) -> None:
         report.statuses_ignored += applied.ignored
         report.statuses_unmatched += applied.unmatched
     now = timezone.now()
-    tenant_id = events[0].tenant_id
-    PhoneNumber.objects.for_tenant(tenant_id).filter(pk__in=touched).update(last_webhook_at=now)
+    # Kept to the second: a number's row is not rewritten for every batch.
+    (PhoneNumber.objects.for_tenant(tenant_id).filter(pk__in=touched)
+     .filter(Q(last_webhook_at__isnull=True) | Q(last_webhook_at__lt=now - timedelta(seconds=1)))
+     .update(last_webhook_at=now))
     WebhookEvent.all_tenants.filter(pk__in=[e.pk for e in events]).update(
         processed_at=now, error="", attempts=F("attempts") + 1)
 
 
 def webhook_event_process(*, event_id: int) -> ProcessReport | None:
     """Parse and apply one stored callback, all of it or none of it (so a retry is safe)."""
-    event = WebhookEvent.all_tenants.select_related("phone_number").filter(pk=event_id).first()
+    event = WebhookEvent.all_tenants.filter(pk=event_id).first()
     if event is None or event.processed_at is not None or event.tenant_id is None:
         return None
     report = ProcessReport()
@@ -260,9 +284,9 @@ def _process_tenant_batch(tenant_id: int, report: ProcessReport) -> int:
     ids: list[int] = []
     try:
         with tenant_scope(tenant_id), transaction.atomic():
-            qs = _pending(tenant_id).select_related("phone_number").order_by("id")
+            qs = _pending(tenant_id).order_by("id")
             if connection.features.has_select_for_update_skip_locked:
-                qs = qs.select_for_update(skip_locked=True, of=("self",))
+                qs = qs.select_for_update(skip_locked=True)
             events = list(qs[:PENDING_BATCH])
             ids = [e.pk for e in events]
             if events:

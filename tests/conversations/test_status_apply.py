@@ -166,10 +166,13 @@ def test_a_parley_id_naming_a_row_with_another_provider_id_falls_back_to_the_ful
     assert report.applied == 1 and (right.status, wrong.status) == ("delivered", "accepted")
 
 
+@pytest.mark.parametrize("events", [False, True], ids=["rows-as-columns", "rows-as-messages"])
 def test_a_row_moved_on_between_the_read_and_the_lock_is_worked_out_afresh(scoped, number, open_conversation,
-                                                                           monkeypatch):
+                                                                           monkeypatch, events):
     from apps.conversations.services import status_apply
 
+    if events:
+        WebhookEndpointFactory(tenant=number.tenant)
     # The POST's answer is recorded (sending -> accepted, with the provider's id) after the batch
     # read the row but before it locked it: the batch must build on what was recorded.
     message = MessageFactory(conversation=open_conversation, status="sending", provider_message_id=None)
@@ -198,3 +201,46 @@ def test_a_batch_reads_the_endpoints_once(scoped, number, open_conversation):
         apply(number, update("wamid.E", "delivered", 2))
     assert sum('FROM "webhooks_webhookendpoint"' in q["sql"] for q in captured.captured_queries) == 1
     assert WebhookDelivery.objects.filter(event_type="message.delivered").count() == 1
+
+
+def _columns(message):
+    message.refresh_from_db()
+    return {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields
+            if f.attname not in ("id", "created_at", "updated_at", "provider_message_id", "wa_message_id")}
+
+
+def test_rows_read_as_columns_end_as_rows_read_as_messages(scoped, number, open_conversation):
+    """Without an endpoint a row is read as the few columns statuses touch, with one as a whole
+    Message (its events need it): the same updates must leave the same row either way."""
+    from tests.factories import ConversationFactory
+
+    def run(prefix, conversation, phone_number):
+        recipient = CampaignRecipientFactory(tenant=conversation.tenant, status="accepted")
+        plain = MessageFactory(conversation=conversation, status="accepted", provider_message_id=f"{prefix}.P",
+                               campaign_recipient=recipient)
+        adopted = MessageFactory(conversation=conversation, status="sending", provider_message_id=None)
+        failing = MessageFactory(conversation=conversation, status="accepted", provider_message_id=f"{prefix}.F",
+                                 error_code=131000, error_title="earlier", error_detail="try")
+        message_statuses_apply(phone_number=phone_number, updates=[
+            update(f"{prefix}.P", "read", 3), update(f"{prefix}.P", "sent", 1, pricing={"billable": True},
+                                                     conversation={"id": "c1"}),
+            update(f"{prefix}.A", "delivered", 2, callback_data=str(adopted.pk)),
+            update(f"{prefix}.F", "sent", 1),
+            update(f"{prefix}.F", "failed", 4, errors=(ErrorInfo(code=131026, title="Undeliverable", message="m",
+                                                                 details="d"),)),
+        ])
+        return [_columns(m) for m in (plain, adopted, failing)], recipient
+
+    plain_rows, plain_recipient = run("wamid.col", open_conversation, number)
+    WebhookEndpointFactory(tenant=number.tenant)
+    other = ConversationFactory(tenant=number.tenant, phone_number=number)
+    event_rows, event_recipient = run("wamid.msg", other, number)
+    for row in plain_rows + event_rows:
+        row.pop("conversation_id"), row.pop("contact_id"), row.pop("campaign_recipient_id")
+    assert plain_rows == event_rows
+    assert plain_rows[0]["status"] == "read" and plain_rows[0]["pricing"]
+    assert plain_rows[1]["status"] == "delivered" and plain_rows[2]["error_code"] == 131026
+    plain_recipient.refresh_from_db()
+    event_recipient.refresh_from_db()
+    assert plain_recipient.status == event_recipient.status
+    assert WebhookDelivery.objects.filter(event_type="message.read").count() == 1
