@@ -42,7 +42,10 @@ PARAMS: dict[str, Any] = {
     "web_workers": 3,  # gunicorn gthread workers ...
     "web_threads": 4,  # ... and threads per worker
     "worker_concurrency": 3,  # prefork processes of the worker on the webhooks,events queues
-    "worker_nice": 0,  # CPU priority of that worker (0: the same as the web's)
+    # CPU priority of that worker, and of its session's scheduling group: 19 lets the web's
+    # acknowledgements go first on a machine both share, as README's deployment notes advise
+    # (0: the same as the web's)
+    "worker_nice": 19,
     "floor_requests": 0,  # requests per floor; 0: as many as the intake POSTs
     "offered_share": 0.8,  # of the HMAC+INSERT floor's requests/s, offered in the open-loop run
     "offered_messages": 20_000,  # messages of the open-loop run (3 statuses each); its POSTs bound its length

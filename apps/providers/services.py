@@ -280,10 +280,25 @@ def _pending(tenant_id: int | None = None):
     return qs if tenant_id is None else qs.filter(tenant_id=tenant_id)
 
 
+def _commit_without_waiting_for_the_disk() -> None:
+    """Applying stored callbacks may commit without waiting for its WAL to reach the disk
+    (PostgreSQL's asynchronous commit, this transaction only): the callbacks themselves were
+    committed durably before they were acknowledged, and processed_at is set in the same
+    transaction as the changes, so a crash that loses an applied batch leaves its callbacks
+    unprocessed, and they are applied again (statuses are monotonic, messages deduplicated). The
+    batch no longer waits on a disk flush, nor adds one to the acknowledging INSERTs' queue."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _process_tenant_batch(tenant_id: int, report: ProcessReport) -> int:
     ids: list[int] = []
     try:
+        outermost = not connection.in_atomic_block  # never for a caller's transaction
         with tenant_scope(tenant_id), transaction.atomic():
+            if outermost:
+                _commit_without_waiting_for_the_disk()
             qs = _pending(tenant_id).order_by("id")
             if connection.features.has_select_for_update_skip_locked:
                 qs = qs.select_for_update(skip_locked=True)

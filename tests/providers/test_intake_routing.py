@@ -165,3 +165,38 @@ def test_the_sweeper_applies_stored_callbacks_before_resending(meta_number, sett
     assert report.requeued_unknown == 0
     orphan.refresh_from_db()
     assert (orphan.status, orphan.provider_message_id) == ("sent", "wamid.ADOPT")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("in_a_transaction", [False, True])
+def test_a_batch_commits_without_waiting_for_the_disk_and_only_that_batch(meta_number, in_a_transaction):
+    """The stored callback is the durable record: applying it may commit asynchronously (a
+    batch lost in a crash stays unprocessed and is applied again), nothing else may -- not a
+    caller's transaction that the batch runs in."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    MessageFactory(conversation__tenant=meta_number.tenant, conversation__phone_number=meta_number,
+                   status="accepted", provider_message_id="wamid.S")
+    raw = json.dumps(status_payload("777001", "wamid.S", "read")).encode()
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        services.webhook_event_record(provider="meta_cloud", body=raw, headers={}, route=route)
+        with CaptureQueriesContext(connection) as captured:
+            if in_a_transaction:
+                with transaction.atomic():
+                    report = services.webhook_events_process_pending(slot=0)
+            else:
+                report = services.webhook_events_process_pending(slot=0)
+    assert report.statuses_applied == 1
+    sql = [q["sql"] for q in captured.captured_queries]
+    if in_a_transaction:
+        assert "SET LOCAL synchronous_commit TO OFF" not in sql
+    else:
+        setting = sql.index("SET LOCAL synchronous_commit TO OFF")
+        assert any(s.startswith('UPDATE "conversations_message"') for s in sql[setting:])
+    with connection.cursor() as cursor:  # SET LOCAL: gone with the batch's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
