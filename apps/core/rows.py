@@ -7,6 +7,12 @@ The values go through the same field methods the ORM uses (``pre_save``, ``get_d
 on the way in, the backend's and the field's converters on the way out), so what is written and
 read is what ``save()`` and a queryset would write and read. The statements' text is fixed per
 model and database vendor; only values are parameters.
+
+On PostgreSQL these statements, and only these, are prepared (:func:`statement_cursor`): each
+connection plans one once instead of on every request (planning the conversation lookup cost
+PostgreSQL 0.3 ms against 0.05 ms to run it). Their plans do not depend on the values -- every
+lookup is by a unique key -- which is why the rest of the product keeps Django's default of
+statements planned for their values.
 """
 
 from __future__ import annotations
@@ -15,11 +21,56 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, Model
 
 _INSERTS: dict[tuple[type[Model], str], tuple[str, list[Field]]] = {}
 _UPDATES: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field]]] = {}
 _CONVERTERS: dict[tuple[type[Model], str, str], list[tuple[int, Any, list[Callable]]]] = {}
+
+
+def _preparing_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Values bound on the server, and the statement prepared on its first execution on
+        the connection (psycopg keeps the connection's prepared statements, most recent 100)."""
+
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None) -> Any:
+            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+    return PreparingCursor
+
+
+_PREPARING_CURSOR: list[type] = []
+
+
+def statement_cursor(using: str = "default") -> Any:
+    """A cursor for this module's fixed statements (use it as ``connection.cursor()``). On
+    PostgreSQL it binds values on the server and prepares each statement once per connection;
+    elsewhere it is the usual cursor. Django's wrappers (query logging, error wrapping, the
+    health check) apply as to any cursor."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    if not _PREPARING_CURSOR:
+        _PREPARING_CURSOR.append(_preparing_cursor_class())
+    # What BaseDatabaseWrapper.cursor() does, with another cursor class.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = _PREPARING_CURSOR[0](connection.connection)
+    connection.validate_thread_sharing()
+    return (_StatementDebugWrapper if connection.queries_logged else CursorWrapper)(cursor, connection)
+
+
+class _StatementDebugWrapper(CursorDebugWrapper):
+    """Logs a prepared statement with its values, as Django logs any other: Django reads the
+    text back from the cursor, and a prepared statement's execution carries none."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def _insert_statement(model: type[Model], connection: Any) -> tuple[str, list[Field]]:
@@ -43,7 +94,7 @@ def _insert(obj: Model, connection: Any) -> tuple[str, list[Any]]:
 
 def _inserted(obj: Model, statement: str, params: list[Any], using: str) -> Model | None:
     """Run an INSERT … RETURNING pk of ``obj``; set its pk and mark it saved (None: no row)."""
-    with connections[using].cursor() as cursor:
+    with statement_cursor(using) as cursor:
         cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
@@ -88,7 +139,7 @@ def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[s
     """``UPDATE … SET <values> WHERE pk = <pk> AND tenant_id = <tenant_id>`` (values by field
     name, prepared by their fields); returns the rows changed (0 or 1)."""
     connection = connections[using]
-    with connection.cursor() as cursor:
+    with statement_cursor(using) as cursor:
         cursor.execute(*_update(model, pk, tenant_id, values, connection))
         return cursor.rowcount
 

@@ -94,6 +94,11 @@ def database_config(url: str) -> dict:
         }
     else:
         config["CONN_HEALTH_CHECKS"] = True
+        # Only the fixed statements of apps/core/rows.py ask to be prepared (Django's queries bind
+        # their values on the client, and such statements are never prepared); a threshold no
+        # statement reaches keeps psycopg from preparing anything else by itself. None, Django's
+        # default, would refuse even the statements that ask.
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
     return config
 
 

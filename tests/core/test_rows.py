@@ -132,3 +132,32 @@ def test_an_insert_with_an_update_writes_neither_when_the_insert_fails(tenant):
     conversation.refresh_from_db()
     assert conversation.last_message_preview == "first"
     assert Message.all_tenants.filter(idempotency_key="once").count() == 1
+
+
+def _prepared() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_on_postgresql_the_fixed_statements_and_only_they_are_prepared(tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    conversation = ConversationFactory(tenant=tenant)
+    before = set(_prepared())  # the connection outlives a test: what earlier tests prepared stays
+    for _ in range(3):  # more than once: the ORM's own queries must not be prepared however often they run
+        Conversation.objects.for_tenant(tenant).filter(pk=conversation.pk).first()
+    with CaptureQueriesContext(connection) as captured:
+        row_update(Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={"unread_count": 7})
+        row_update(Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={"unread_count": 8})
+    statement = 'UPDATE "conversations_conversation" SET "unread_count" = $1 WHERE "id" = $2 AND "tenant_id" = $3'
+    after = set(_prepared())
+    assert statement in after and after - before <= {statement}
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 8
+    # Logged with their values, as Django logs every other query.
+    assert [q["sql"] for q in captured.captured_queries] == [
+        f'UPDATE "conversations_conversation" SET "unread_count" = {n} WHERE "id" = {conversation.pk} '
+        f'AND "tenant_id" = {tenant.pk}' for n in (7, 8)]

@@ -20,7 +20,7 @@ from apps.contacts.services import contact_get_or_create
 from apps.conversations.models import Conversation, Message
 from apps.core.exceptions import ApplicationError, PolicyError
 from apps.core.phone import normalize_wa_id
-from apps.core.rows import models_from_row, row_insert_with_update, select_columns
+from apps.core.rows import models_from_row, row_insert_with_update, select_columns, statement_cursor
 from apps.message_templates.models import MessageTemplate
 from apps.message_templates.rendering import parameter_problems, render_body
 from apps.phone_numbers.models import PhoneNumber
@@ -100,7 +100,7 @@ def _conversation_with_contact(*, tenant_id: int, phone_number_id: int, wa_id: s
     """The conversation of ``wa_id`` on the number, with its contact, in one fixed statement.
     The contact's tenant is named too, though it is the conversation's: only then is the contact
     found through its (tenant, wa_id) key instead of a scan of every contact."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_conversation_statement(connection.vendor), [tenant_id, phone_number_id, tenant_id, wa_id])
         row = cursor.fetchone()
     if row is None:
