@@ -285,8 +285,12 @@ def _commit_without_waiting_for_the_disk() -> None:
     (PostgreSQL's asynchronous commit, this transaction only): the callbacks themselves were
     committed durably before they were acknowledged, and processed_at is set in the same
     transaction as the changes, so a crash that loses an applied batch leaves its callbacks
-    unprocessed, and they are applied again (statuses are monotonic, messages deduplicated). The
-    batch no longer waits on a disk flush, nor adds one to the acknowledging INSERTs' queue."""
+    unprocessed, and they are applied again (statuses are monotonic, messages deduplicated); an
+    event it emitted to a tenant's endpoint may then be delivered again, which at-least-once
+    delivery allows. Whatever later commits synchronously after reading the batch's rows (the
+    dispatcher claiming a queued reply, a delivery being recorded) flushes the batch's WAL with
+    its own. The batch no longer waits on a disk flush, nor adds one to the acknowledging
+    INSERTs' queue."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
