@@ -26,6 +26,10 @@ class Contact(TenantScopedModel):
         OPTED_IN = "opted_in", "Opted in"
         OPTED_OUT = "opted_out", "Opted out"
 
+    # No index of its own: every index of the table leads with the tenant. A lone tenant index
+    # also tempted PostgreSQL, on a table it had no statistics for yet, to find a contact by
+    # scanning the tenant's contacts instead of through the (tenant, wa_id) key.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     wa_id = models.CharField(max_length=20)
     name = models.CharField(max_length=200, blank=True, default="")
     profile_name = models.CharField(max_length=200, blank=True, default="", help_text="Name from the WhatsApp profile")

@@ -114,9 +114,11 @@ def test_a_send_to_a_known_customer_reads_the_contact_with_the_conversation(api_
     # with its contact.
     assert len(selects) == 1
     assert ' FROM "conversations_conversation" c JOIN "contacts_contact" ct ' in selects[0]
-    # The contact is looked up through its (tenant, wa_id) key: without its tenant named, the
-    # database scans the contacts of every tenant for the number.
-    assert f"ct.tenant_id = {open_conversation.tenant_id}" in selects[0]
+    # The contact is looked up through its (tenant, wa_id) key, then the conversation through
+    # its (tenant, number, contact) key: without the contact's tenant named, the database scans
+    # the contacts of every tenant for the number.
+    assert (f'(SELECT id FROM "contacts_contact" WHERE tenant_id = {open_conversation.tenant_id} '
+            f"AND wa_id = '14155550100')") in selects[0]
 
 
 def test_the_conversation_list_filtered_by_customer_names_the_contact_tenant(tenant, open_conversation):

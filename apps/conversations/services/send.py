@@ -89,16 +89,19 @@ _CONVERSATION_PARTS = ((Conversation, "c"), (Contact, "ct"))
 @functools.cache
 def _conversation_statement(vendor: str) -> str:
     quote = connection.ops.quote_name
+    contacts = quote(Contact._meta.db_table)
+    # The contact's id by its (tenant, wa_id) key first, then the conversation by its (tenant,
+    # number, contact) key: two unique lookups, whatever the planner knows of the tables.
     return (f"SELECT {select_columns(Conversation, 'c')}, {select_columns(Contact, 'ct')} "
             f"FROM {quote(Conversation._meta.db_table)} c "
-            f"JOIN {quote(Contact._meta.db_table)} ct ON ct.id = c.contact_id "
-            "WHERE c.tenant_id = %s AND c.phone_number_id = %s AND ct.tenant_id = %s AND ct.wa_id = %s "
-            "ORDER BY c.id LIMIT 1")
+            f"JOIN {contacts} ct ON ct.id = c.contact_id "
+            "WHERE c.tenant_id = %s AND c.phone_number_id = %s "
+            f"AND c.contact_id = (SELECT id FROM {contacts} WHERE tenant_id = %s AND wa_id = %s)")
 
 
 def _conversation_with_contact(*, tenant_id: int, phone_number_id: int, wa_id: str) -> Conversation | None:
     """The conversation of ``wa_id`` on the number, with its contact, in one fixed statement.
-    The contact's tenant is named too, though it is the conversation's: only then is the contact
+    The contact is found by its tenant and wa_id, the conversation's own tenant: only then is it
     found through its (tenant, wa_id) key instead of a scan of every contact."""
     with statement_cursor() as cursor:
         cursor.execute(_conversation_statement(connection.vendor), [tenant_id, phone_number_id, tenant_id, wa_id])
