@@ -6,10 +6,10 @@ echoed in ``biz_opaque_callback_data`` -- which adopts a row whose POST answer w
 Statuses only move forward (statuses.can_transition); duplicates and late arrivals change
 nothing.
 
-Rows are read without locks and the new state is worked out in Python. When no endpoint of the
-tenant receives message events, a row is read as the few columns a status touches (``_Row``),
-not as a ``Message``: building model instances was a quarter of the applying worker's CPU. Only then are the rows
-to write locked, in id order (one SELECT ... FOR NO KEY UPDATE), so that concurrent webhook
+Rows are read without locks and the new state is worked out in Python (when no endpoint of the
+tenant receives message events, a row is read as the few columns a status touches, ``_Row``, not
+as a ``Message``: building model instances was a quarter of the applying worker's CPU). Only
+then are the rows to write locked, in id order (one SELECT ... FOR NO KEY UPDATE), so that concurrent webhook
 batches and the dispatcher wait for each other instead of deadlocking, and none of them waits
 while another works in Python; a row another writer moved on since it was read is read again
 under the lock and worked out afresh. Every changed row is then written by a few
