@@ -306,7 +306,8 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     # What an acknowledged and applied POST costs the machine against the floor's request: the
     # acknowledgement ratio above moves with the machine's speed between the two runs, this less.
     closed_cpu = result.details["cpu"]
-    intake_cpu = (_cpu_ms(closed_cpu["while_posting"]) + _cpu_ms(closed_cpu["after_the_last_ack"])) / intake.raw["completed"]
+    intake_cpu = ((_cpu_ms(closed_cpu["while_posting"]) + _cpu_ms(closed_cpu["after_the_last_ack"]))
+                  / intake.raw["completed"])
     floor_cpu = _cpu_ms(result.details["cpu_floors"]["hmac_insert"]) / floor.raw["completed"]
     result.add("CPU per POST, acknowledged and applied (every process)", intake_cpu, "ms", floor=floor_cpu,
                floor_name=floor_name)

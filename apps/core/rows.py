@@ -10,9 +10,9 @@ model and database vendor; only values are parameters.
 
 On PostgreSQL these statements, and only these, are prepared (:func:`statement_cursor`): after a
 few executions a connection reuses one plan instead of planning on every request (planning the
-conversation lookup cost PostgreSQL 0.3 ms against 0.05 ms to run it). Their plans do not depend on the values -- every
-lookup is by a unique key -- which is why the rest of the product keeps Django's default of
-statements planned for their values.
+conversation lookup cost PostgreSQL 0.3 ms against 0.05 ms to run it). Their plans do not
+depend on the values -- every lookup is by a unique key -- which is why the rest of the product
+keeps Django's default of statements planned for their values.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _preparing_cursor_class() -> type:
 
 def statement_cursor(using: str = "default") -> Any:
     """A cursor for this module's fixed statements (use it as ``connection.cursor()``). On
-    PostgreSQL it binds values on the server and prepares each statement once per connection;
+    PostgreSQL it binds values on the server and prepares each statement on a connection's first use;
     elsewhere it is the usual cursor. Django's wrappers (query logging, error wrapping, the
     health check) apply as to any cursor."""
     connection = connections[using]

@@ -152,8 +152,7 @@ class _BatchNumbers:
     cache (no query per batch); each number handed out is this batch's own copy."""
 
     def __init__(self, tenant_id: int) -> None:
-        self._numbers: tuple[PhoneNumber, ...] | None = None
-        self.tenant_id = tenant_id
+        self._numbers = tenant_numbers(tenant_id)
         self._copies: dict[int, PhoneNumber] = {}
         self._routes: dict[str, PhoneNumber | None] = {}
 
@@ -165,8 +164,6 @@ class _BatchNumbers:
         return self._copies[number.pk]
 
     def route(self, event: WebhookEvent, route_key: str) -> PhoneNumber | None:
-        if self._numbers is None:
-            self._numbers = tenant_numbers(self.tenant_id)
         numbers = self._numbers
         if event.provider != WebhookEvent.Provider.META_CLOUD:  # the URL token named the number
             return self._copy(next((n for n in numbers if n.pk == event.phone_number_id), None))

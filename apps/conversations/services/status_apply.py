@@ -125,10 +125,11 @@ def message_statuses_apply(*, phone_number: PhoneNumber, updates: Iterable[Statu
     # dispatcher recording the POST's answer, another status batch) moved on since it was read
     # is read again under the lock and worked out afresh.
     moved = _lock(tenant_id, outcomes, sorted(pk for pk, outcome in outcomes.items() if outcome.fields))
-    again = _by_ids(_rows(tenant_id, phone_number, with_contact=bool(wanted)), moved) if moved else None
-    for message in _fetch(again, with_contact=bool(wanted)) if moved else ():
-        rows[message.pk] = message
-        outcomes[message.pk] = _work_out(message, assigned[message.pk], wanted)
+    if moved:
+        for message in _fetch(_by_ids(_rows(tenant_id, phone_number, with_contact=bool(wanted)), moved),
+                              with_contact=bool(wanted)):
+            rows[message.pk] = message
+            outcomes[message.pk] = _work_out(message, assigned[message.pk], wanted)
     moved = _write(tenant_id=tenant_id, rows=rows, outcomes=outcomes)
     if moved:  # cannot happen: the rows are locked until this transaction ends
         raise RuntimeError(f"message rows {sorted(moved)} changed under a row lock")
