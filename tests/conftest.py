@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from apps.api.keycache import key_memo
 from apps.core.scoping import tenant_scope
 from apps.phone_numbers.numbercache import number_cache
 
@@ -11,10 +12,11 @@ from .factories import MembershipFactory, TenantFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def _fresh_number_cache():
-    """Each test starts with this process's number cache empty: a test's rolled-back rows may
-    give the next test's workspace the same id (SQLite reuses them), which no running Parley
-    ever sees."""
+    """Each test starts with this process's number cache and remembered API keys empty: a
+    test's rolled-back rows may give the next test's workspace the same id (SQLite reuses
+    them), which no running Parley ever sees."""
     number_cache.clear()
+    key_memo.clear()
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ tenant; every request it authenticates runs in that tenant's scope."""
 
 from __future__ import annotations
 
+import time
+
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -10,7 +12,8 @@ from rest_framework.request import Request
 
 from apps.tenants.models import ApiKey
 
-from .keycache import api_key_resolve
+from .keycache import api_key_resolve_counting
+from .throttling import KEY_SECONDS, Counted, counter_key, current_window, is_throttled_view
 
 
 def presented_key(request: Request) -> str | None:
@@ -32,7 +35,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         plaintext = presented_key(request)
         if plaintext is None:
             return None
-        api_key = api_key_resolve(plaintext=plaintext)  # cached; stamps last_used_at when it reads the row
+        # Cached; stamps last_used_at when it reads the row. Where the view is throttled, the
+        # request is counted in the same round trip to the cache (ApiKeyThrottle reads it).
+        view = (request.parser_context or {}).get("view")
+        window = current_window(time.time())
+        counter = (lambda key: counter_key(key.pk, window)) if is_throttled_view(view) else None
+        api_key, counted = api_key_resolve_counting(plaintext=plaintext, counter=counter, counter_seconds=KEY_SECONDS)
+        if counted is not None:
+            request.parley_counted = Counted(window, *counted)
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
         if api_key.revoked_at is not None:

@@ -1,50 +1,53 @@
 """Per-key rate limit: the tenant's ``api_requests_per_minute`` (100 by default), counted in
 fixed one-minute windows in the cache -- Redis when REDIS_URL is set, so every web process
-shares the count. On Redis a request costs one round trip (INCR and EXPIRE, pipelined);
-other cache backends count with add/incr."""
+shares the count.
+
+The request is counted by the authentication, in the same round trip to the cache that checks
+its key is still current (``apps/api/keycache.py``); this throttle then compares that count with
+the tenant's limit. A request that was not counted there (a key read from the database) is
+counted here."""
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apps.core.cache import count
 from apps.tenants.models import ApiKey
 
 WINDOW_SECONDS = 60
 KEY_SECONDS = WINDOW_SECONDS + 5
 
 
-def _count_redis(cache: RedisCache, key: str) -> int:
-    # The raw client of Django's Redis cache: Django's incr() is EXISTS + INCR, after a failed
-    # add() -- three round trips where one will do. The key is namespaced like the cache's own.
-    name = cache.make_and_validate_key(key)
-    pipe = cache._cache.get_client(name, write=True).pipeline(transaction=False)
-    pipe.incr(name)
-    pipe.expire(name, KEY_SECONDS)
-    count, _ = pipe.execute()
-    return int(count)
+@dataclass(frozen=True)
+class Counted:
+    """A request counted against its key: in which window, under which counter, and the count."""
+
+    window: int
+    counter_key: str
+    count: int
 
 
-def _count_cache(cache, key: str) -> int:
-    if cache.add(key, 1, timeout=KEY_SECONDS):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=KEY_SECONDS)
-        return 1
+def counter_key(api_key_id: int, window: int) -> str:
+    return f"parley:throttle:{api_key_id}:{window}"
+
+
+def current_window(now: float) -> int:
+    return int(now // WINDOW_SECONDS)
 
 
 def count_request(key: str) -> int:
     """Add one to the counter ``key`` (created when missing, gone a little after its window)
     and return the new count."""
-    cache = caches["default"]
-    return _count_redis(cache, key) if isinstance(cache, RedisCache) else _count_cache(cache, key)
+    return count(key, timeout=KEY_SECONDS)[1]
+
+
+def is_throttled_view(view) -> bool:
+    return any(issubclass(throttle, ApiKeyThrottle) for throttle in getattr(view, "throttle_classes", ()))
 
 
 class ApiKeyThrottle(BaseThrottle):
@@ -53,10 +56,12 @@ class ApiKeyThrottle(BaseThrottle):
         if not isinstance(api_key, ApiKey):
             return True
         now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        count = count_request(f"parley:throttle:{api_key.pk}:{window}")
-        self.wait_seconds = math.ceil((window + 1) * WINDOW_SECONDS - now)
-        return count <= api_key.tenant.api_requests_per_minute
+        counted = getattr(request, "parley_counted", None)
+        if not isinstance(counted, Counted) or counted.counter_key != counter_key(api_key.pk, counted.window):
+            window = current_window(now)
+            counted = Counted(window, counter_key(api_key.pk, window), count_request(counter_key(api_key.pk, window)))
+        self.wait_seconds = max(1, math.ceil((counted.window + 1) * WINDOW_SECONDS - now))
+        return counted.count <= api_key.tenant.api_requests_per_minute
 
     def wait(self) -> float:
         return self.wait_seconds

@@ -22,17 +22,25 @@ def remembered(*, entry_key: str, generation_key: str, load: Callable[[], Any], 
     """The current entry under ``entry_key``, or what ``load()`` returns, remembered for
     ``timeout`` seconds unless it is None: a failed lookup is not remembered, so guesses do
     not fill the cache."""
+    return remembered_with_generation(entry_key=entry_key, generation_key=generation_key, load=load,
+                                      timeout=timeout)[0]
+
+
+def remembered_with_generation(*, entry_key: str, generation_key: str, load: Callable[[], Any],
+                               timeout: float) -> tuple[Any, Any]:
+    """:func:`remembered`, and the generation the value belongs to (None when the cache could
+    not keep one): while the generation key still holds it, the value is current."""
     found = cache.get_many([entry_key, generation_key])
     generation, entry = found.get(generation_key), found.get(entry_key)
     if generation is not None and entry is not None and entry[0] == generation:
-        return entry[1]
+        return entry[1], generation
     if generation is None:
         cache.add(generation_key, secrets.token_hex(8), timeout=None)
         generation = cache.get(generation_key)
     value = load()
     if value is not None and generation is not None:
         cache.set(entry_key, (generation, value), timeout=timeout)
-    return value
+    return value, generation
 
 
 def generations_move_on(generation_keys: Iterable[str]) -> None:

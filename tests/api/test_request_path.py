@@ -5,6 +5,7 @@ a send to a known customer finds the contact with the conversation."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -13,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.api.keycache import _entry_key, api_key_resolve
-from apps.api.throttling import count_request
+from apps.api import keycache
+from apps.api.keycache import _entry_key, _generation_key, api_key_resolve, key_memo
+from apps.api.throttling import count_request, counter_key, current_window
 from apps.conversations.models import Conversation
 from apps.conversations.selectors import conversation_list
 from apps.tenants.models import ApiKey
@@ -90,11 +92,60 @@ def test_last_used_at_is_written_at_most_once_a_minute(api_key):
         for _ in range(3):
             assert _get(api_key).status_code == 200
     assert not any(q["sql"].startswith("UPDATE") for q in captured.captured_queries)
-    # A minute later the entry has expired and the stamp is older than a minute: written again.
+    # A minute later the entry has expired (and this process's memo, which lasts seconds) and
+    # the stamp is older than a minute: written again.
     ApiKey.all_tenants.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
     cache.delete(_entry_key(hash_api_key(api_key.plaintext)))
+    key_memo.clear()
     assert _get(api_key).status_code == 200
     assert ApiKey.all_tenants.get(pk=api_key.pk).last_used_at > first
+
+
+def test_a_remembered_key_costs_one_round_trip_that_also_counts_the_request(api_key, monkeypatch):
+    """Once this process remembers the key, a request reads only the key's generation, in the
+    cache call that counts it for the throttle: no entry to unpickle, no second round trip."""
+    assert _get(api_key).status_code == 200
+    calls = []
+    real_count = keycache.count
+
+    def spy(name, **kwargs):
+        calls.append((name, kwargs.get("read_key")))
+        return real_count(name, **kwargs)
+
+    monkeypatch.setattr(keycache, "count", spy)
+    monkeypatch.setattr(keycache, "remembered_with_generation", None)  # would raise if called
+    for _ in range(3):
+        assert _get(api_key).status_code == 200
+    hashed = hash_api_key(api_key.plaintext)
+    assert calls == [(counter_key(api_key.pk, current_window(time.time())), _generation_key(hashed))] * 3
+
+
+def test_every_request_is_counted_once_whichever_way_its_key_was_found(api_key, tenant):
+    window = current_window(time.time())
+    assert _get(api_key).status_code == 200  # from the database
+    assert _get(api_key).status_code == 200  # remembered by this process
+    key_memo.clear()
+    assert _get(api_key).status_code == 200  # from the shared cache
+    tenant.save()  # moves the generation on: the remembered key is read again
+    assert _get(api_key).status_code == 200
+    if current_window(time.time()) == window:
+        assert cache.get(counter_key(api_key.pk, window)) == 4
+
+
+def test_another_process_revoking_the_key_is_seen_on_the_next_request(api_key):
+    """Another process's revocation moves the shared generation on; the row says revoked."""
+    assert _get(api_key).status_code == 200
+    ApiKey.all_tenants.filter(pk=api_key.pk).update(revoked_at=timezone.now())  # no signal here...
+    cache.set(_generation_key(hash_api_key(api_key.plaintext)), "moved-on-elsewhere", timeout=None)  # ...but there
+    assert _get(api_key).json()["error"]["code"] == "api_key_revoked"
+
+
+def test_each_request_gets_its_own_copy_of_a_remembered_key(api_key):
+    first = api_key_resolve(plaintext=api_key.plaintext)
+    first.tenant.name = "changed by one request"
+    second = api_key_resolve(plaintext=api_key.plaintext)
+    assert second is not first and second.tenant is not first.tenant
+    assert second.tenant.name != "changed by one request"
 
 
 def test_the_throttle_counts_every_request(db):
