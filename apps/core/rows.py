@@ -25,8 +25,8 @@ from django.db import connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, Model
 
-_INSERTS: dict[tuple[type[Model], str], tuple[str, list[Field]]] = {}
-_UPDATES: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Field]]] = {}
+_INSERTS: dict[tuple, tuple[str, list[Field]]] = {}
+_UPDATES: dict[tuple, tuple[str, list[Field]]] = {}
 _CONVERTERS: dict[tuple[type[Model], str, str], list[tuple[int, Any, list[Callable]]]] = {}
 
 
@@ -114,21 +114,51 @@ def row_insert(obj: Model, *, using: str = "default", ignore_conflicts: bool = F
     return _inserted(obj, statement, params, using)
 
 
+def insert_from(obj: Model, *, source: str, columns: Mapping[str, str],
+                using: str = "default") -> tuple[str, list[Any]]:
+    """The INSERT … RETURNING pk of ``obj`` as a statement and its values, except that the fields
+    named in ``columns`` (attname -> an expression over ``source``) take their values from the
+    row(s) of ``source``, a table or ``WITH`` query: ``INSERT … SELECT %s, …, <expression>, …
+    FROM <source>``. No row in ``source``, no row inserted."""
+    connection = connections[using]
+    key = (type(obj), connection.vendor, source, tuple(columns.items()))
+    if key not in _INSERTS:
+        meta = type(obj)._meta
+        quote = connection.ops.quote_name
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        _INSERTS[key] = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"SELECT {', '.join(columns.get(f.attname, '%s') for f in fields)} FROM {source} "
+            f"RETURNING {quote(meta.pk.column)}",
+            [f for f in fields if f.attname not in columns],
+        )
+    statement, fields = _INSERTS[key]
+    return statement, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
 def _update(model: type[Model], pk: Any, tenant_id: int, values: Mapping[str, Any],
-            connection: Any) -> tuple[str, list[Any]]:
+            connection: Any, *, pk_expression: str = "%s") -> tuple[str, list[Any]]:
     names = tuple(values)
-    key = (model, connection.vendor, names)
+    key = (model, connection.vendor, names, pk_expression)
     if key not in _UPDATES:
         meta = model._meta
         quote = connection.ops.quote_name
         fields = [meta.get_field(name) for name in names]
         _UPDATES[key] = (
             f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
-            f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('tenant').column)} = %s",
+            f"WHERE {quote(meta.pk.column)} = {pk_expression} AND {quote(meta.get_field('tenant').column)} = %s",
             fields,
         )
     statement, fields = _UPDATES[key]
-    return statement, [*(f.get_db_prep_save(values[f.name], connection) for f in fields), pk, tenant_id]
+    keys = [pk, tenant_id] if pk_expression == "%s" else [tenant_id]
+    return statement, [*(f.get_db_prep_save(values[f.name], connection) for f in fields), *keys]
+
+
+def update_of(model: type[Model], *, pk_expression: str, tenant_id: int, values: Mapping[str, Any],
+              using: str = "default") -> tuple[str, list[Any]]:
+    """:func:`row_update`'s statement and values, the row named by an SQL expression (a scalar
+    subquery, say) instead of a value, for use inside a larger statement."""
+    return _update(model, None, tenant_id, values, connections[using], pk_expression=pk_expression)
 
 
 def row_update(model: type[Model], *, pk: Any, tenant_id: int, values: Mapping[str, Any],

@@ -129,3 +129,64 @@ def test_reply_must_quote_the_same_conversation(scoped, tenant, number, open_con
                             provider_message_id="wamid.Q", status="received")
     reply = message_send(tenant=tenant, to="14155550100", type="text", content={"body": "x"}, reply_to=quoted)
     assert reply.reply_to_provider_id == "wamid.Q"
+
+
+# -- the common case in one statement (PostgreSQL) --------------------------------------------
+
+
+def _statements(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_free_form_send_in_an_open_window_is_one_statement_that_writes_what_two_did(
+        scoped, tenant, number, open_conversation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    message_send(tenant=tenant, to="14155550100", type="text", content={"body": "warm the number cache"})
+    with CaptureQueriesContext(connection) as captured:
+        message = message_send(tenant=tenant, to="+1 415 555 0100", type="text", content={"body": "Hello"},
+                               sent_by=None, campaign_recipient_id=None)
+    if connection.vendor == "postgresql":
+        (statement,) = _statements(captured)
+        assert statement.startswith("WITH target AS (SELECT c.id AS queue_conversation_id")
+    stored = Message.objects.select_related("conversation", "contact").get(pk=message.pk)
+    assert (stored.conversation_id, stored.contact_id) == (open_conversation.pk, open_conversation.contact_id)
+    assert (stored.status, stored.direction, stored.text_preview, stored.idempotency_key) == (
+        "queued", "outbound", "Hello", None)
+    assert stored.content == {"body": "Hello"} and stored.created_at == message.created_at
+    conversation = stored.conversation
+    assert (conversation.last_message_preview, conversation.last_message_type,
+            conversation.last_message_direction) == ("Hello", "text", "outbound")
+    # The returned message carries its conversation and contact, as the general path's does.
+    assert message.conversation.pk == open_conversation.pk and message.contact.wa_id == "14155550100"
+    assert message.conversation.contact is message.contact and not message._state.adding
+
+
+@pytest.mark.parametrize("case", ["no conversation", "window closed", "opted out"])
+def test_when_the_one_statement_finds_no_row_it_writes_nothing_and_the_general_path_says_why(
+        scoped, tenant, number, case):
+    contact = ContactFactory(tenant=tenant, wa_id="14155550120",
+                             opt_in_status="opted_out" if case == "opted out" else "unknown")
+    conversation = None
+    if case != "no conversation":
+        conversation = Conversation.objects.create(
+            tenant=tenant, phone_number=number, contact=contact, last_message_preview="before",
+            window_expires_at=timezone.now() + (timedelta(hours=-1) if case == "window closed" else timedelta(hours=1)))
+    code = error_code(lambda: message_send(tenant=tenant, to="14155550120", type="text", content={"body": "Hi"}))
+    assert code == {"no conversation": "window_closed", "window closed": "window_closed",
+                    "opted out": "contact_opted_out"}[case]
+    assert not Message.objects.exists()
+    if conversation is not None:
+        assert Conversation.objects.get(pk=conversation.pk).last_message_preview == "before"
+
+
+def test_the_opt_out_confirmation_reaches_a_contact_who_just_opted_out(scoped, tenant, number):
+    contact = ContactFactory(tenant=tenant, wa_id="14155550121", opt_in_status="opted_out")
+    conversation = Conversation.objects.create(tenant=tenant, phone_number=number, contact=contact,
+                                               window_expires_at=timezone.now() + timedelta(hours=1))
+    message = message_send(tenant=tenant, to="14155550121", type="text", content={"body": "You are unsubscribed."},
+                           opt_out_confirmation=True)
+    assert message.conversation_id == conversation.pk and Message.objects.filter(pk=message.pk).exists()
+    assert error_code(lambda: message_send(tenant=tenant, to="14155550121", type="text",
+                                           content={"body": "Another"})) == "contact_opted_out"

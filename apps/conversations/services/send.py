@@ -20,7 +20,14 @@ from apps.contacts.services import contact_get_or_create
 from apps.conversations.models import Conversation, Message
 from apps.core.exceptions import ApplicationError, PolicyError
 from apps.core.phone import normalize_wa_id
-from apps.core.rows import models_from_row, row_insert_with_update, select_columns, statement_cursor
+from apps.core.rows import (
+    insert_from,
+    models_from_row,
+    row_insert_with_update,
+    select_columns,
+    statement_cursor,
+    update_of,
+)
 from apps.message_templates.models import MessageTemplate
 from apps.message_templates.rendering import parameter_problems, render_body
 from apps.phone_numbers.models import PhoneNumber
@@ -97,6 +104,15 @@ def _conversation_statement(vendor: str) -> str:
             f"JOIN {contacts} ct ON ct.id = c.contact_id "
             "WHERE c.tenant_id = %s AND c.phone_number_id = %s "
             f"AND c.contact_id = (SELECT id FROM {contacts} WHERE tenant_id = %s AND wa_id = %s)")
+
+
+@functools.cache
+def _queue_target_statement(vendor: str) -> str:
+    """The lookup of ``_conversation_statement`` with the two ids up front, and only when the
+    window is open (at the time given) and the contact has not opted out (or may be told so)."""
+    return (_conversation_statement(vendor)
+            .replace("SELECT ", "SELECT c.id AS queue_conversation_id, ct.id AS queue_contact_id, ", 1)
+            + " AND c.window_expires_at > %s AND (ct.opt_in_status <> %s OR %s)")
 
 
 def _conversation_with_contact(*, tenant_id: int, phone_number_id: int, wa_id: str) -> Conversation | None:
@@ -201,6 +217,14 @@ def message_send(
             content = {**content, "id": str(media.pk)}
     queued = dict(type=type, content=content, media=media, reply_to=reply_to, idempotency_key=idempotency_key,
                   sent_by=sent_by, campaign_recipient_id=campaign_recipient_id, dispatch=dispatch)
+    if contact is None and reply_to is None and type != "template" and connection.vendor == "postgresql":
+        # The common case -- a customer with an open window who has not opted out -- in one
+        # statement; when any of that does not hold, nothing is written and the general path
+        # below finds out which and says so.
+        message = _queue_in_one_statement(tenant=tenant, number=number, wa_id=wa_id,
+                                          opt_out_confirmation=opt_out_confirmation, **queued)
+        if message is not None:
+            return message
     if contact is None:
         # Usually the conversation exists: one statement finds it and its contact together, and
         # one statement queues the message (below), so no transaction is needed.
@@ -248,17 +272,67 @@ def _queue(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation, c
                                http_status=422)
     # Through statements built once (apps/core/rows.py), not the ORM's compiler: this is the API
     # send's request path.
-    message = row_insert_with_update(Message(
+    message = row_insert_with_update(
+        _new_message(tenant=tenant, number=number, conversation=conversation, contact=contact, type=type,
+                     content=content, preview=preview, media=media, reply_to=reply_to,
+                     idempotency_key=idempotency_key, sent_by=sent_by, campaign_recipient_id=campaign_recipient_id,
+                     now=now),
+        Conversation, pk=conversation.pk, tenant_id=tenant.pk, values=_last_message(type=type, preview=preview, now=now))
+    if dispatch:
+        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
+    return message
+
+
+def _new_message(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation | None, contact: Contact | None,
+                 type: str, content: Any, preview: str, media: Any, reply_to: Message | None,
+                 idempotency_key: str | None, sent_by: Any, campaign_recipient_id: int | None, now) -> Message:
+    return Message(
         tenant=tenant, conversation=conversation, phone_number=number, contact=contact,
         direction=Message.Direction.OUTBOUND, type=type, content=content, text_preview=preview[:255], media=media,
         status=Message.Status.QUEUED, status_updated_at=now, occurred_at=now, reply_to=reply_to,
         reply_to_provider_id=(reply_to.wa_message_id or reply_to.provider_message_id or "") if reply_to else "",
         idempotency_key=idempotency_key or None, sent_by=sent_by if getattr(sent_by, "pk", None) else None,
         campaign_recipient_id=campaign_recipient_id, next_attempt_at=now,
-    ), Conversation, pk=conversation.pk, tenant_id=tenant.pk, values={
-        "last_message_at": now, "last_message_preview": preview[:255], "last_message_type": type,
-        "last_message_direction": Message.Direction.OUTBOUND, "updated_at": now,
-    })
+    )
+
+
+def _last_message(*, type: str, preview: str, now) -> dict[str, Any]:
+    """The conversation's columns a queued message rewrites."""
+    return {"last_message_at": now, "last_message_preview": preview[:255], "last_message_type": type,
+            "last_message_direction": Message.Direction.OUTBOUND, "updated_at": now}
+
+
+def _queue_in_one_statement(*, tenant: Tenant, number: PhoneNumber, wa_id: str, type: str, content: Any, media: Any,
+                            reply_to: None, idempotency_key: str | None, sent_by: Any,
+                            campaign_recipient_id: int | None, dispatch: bool,
+                            opt_out_confirmation: bool) -> Message | None:
+    """What ``_conversation_with_contact`` and ``_queue`` do for a non-template message, as one
+    statement on PostgreSQL: the conversation and contact are found by their keys *and* only
+    if the window is open and the contact may be written to; the conversation's last-message
+    columns are updated and the message inserted from that row. None, with nothing written,
+    when there is no such row: no conversation yet, window closed, or opted out."""
+    now = timezone.now()
+    preview = text_preview(type=type, content=content)
+    message = _new_message(tenant=tenant, number=number, conversation=None, contact=None, type=type, content=content,
+                           preview=preview, media=media, reply_to=None, idempotency_key=idempotency_key,
+                           sent_by=sent_by, campaign_recipient_id=campaign_recipient_id, now=now)
+    update, update_params = update_of(Conversation, pk_expression="(SELECT queue_conversation_id FROM target)",
+                                      tenant_id=tenant.pk, values=_last_message(type=type, preview=preview, now=now))
+    insert, insert_params = insert_from(message, source="target", columns={
+        "conversation_id": "target.queue_conversation_id", "contact_id": "target.queue_contact_id"})
+    with statement_cursor() as cursor:
+        cursor.execute(
+            f"WITH target AS ({_queue_target_statement(connection.vendor)}), updated AS ({update}), "
+            f"inserted AS ({insert}) SELECT inserted.id, target.* FROM inserted CROSS JOIN target",
+            [tenant.pk, number.pk, tenant.pk, wa_id, now, Contact.OptIn.OPTED_OUT, opt_out_confirmation,
+             *update_params, *insert_params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    conversation, contact = models_from_row(row[3:], _CONVERSATION_PARTS)
+    conversation.contact = contact
+    message.pk, message.conversation, message.contact = row[0], conversation, contact
+    message._state.adding, message._state.db = False, "default"
     if dispatch:
         ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
     return message
