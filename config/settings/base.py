@@ -93,6 +93,9 @@ def database_config(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     else:
+        # Django's backend, with a health check that needs no round trip (apps/core/pgbackend).
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            config["ENGINE"] = "apps.core.pgbackend"
         config["CONN_HEALTH_CHECKS"] = True
         # Only the fixed statements of apps/core/rows.py ask to be prepared (Django's queries bind
         # their values on the client, and such statements are never prepared); a threshold no
