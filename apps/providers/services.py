@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.conversations.services import contact_opt_event_apply, message_receive, message_statuses_apply
+from apps.core.bells import ring_after_commit
 from apps.core.scoping import tenant_scope
 from apps.message_templates.services import template_status_apply
 from apps.phone_numbers.models import PhoneNumber
@@ -267,8 +268,9 @@ def _ring(slot: int) -> None:
 
 
 def ring_webhook_processing() -> None:
-    """Make sure a task will apply the callback just stored, once it is committed."""
-    transaction.on_commit(lambda: _ring(0))
+    """Make sure a task will apply the callback just stored, once it is committed: rung by the
+    process's ringing thread, once for every callback of the moment (apps/core/bells.py)."""
+    ring_after_commit("webhook-processing", lambda: _ring(0))
 
 
 def _pending(tenant_id: int | None = None):

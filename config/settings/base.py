@@ -239,6 +239,12 @@ PARLEY_DISPATCH_TIME_BUDGET = float(env_str("PARLEY_DISPATCH_TIME_BUDGET", "5"))
 # A running campaign's feeder stays in its worker process this long before handing over: every
 # handover puts the feed task back in the queue behind whatever the worker has waiting.
 PARLEY_CAMPAIGN_FEED_TIME_BUDGET = float(env_str("PARLEY_CAMPAIGN_FEED_TIME_BUDGET", "60"))
+# The dispatch and webhook bells of the request paths are rung by a thread of the web process
+# this long after the commit, once for all the requests of that moment (apps/core/bells.py);
+# 0 rings each in the request's own thread. Always 0 when Celery runs tasks eagerly.
+PARLEY_BELL_DELAY_SECONDS = float(env_str("PARLEY_BELL_DELAY_SECONDS", "0.02"))
+if CELERY_TASK_ALWAYS_EAGER:
+    PARLEY_BELL_DELAY_SECONDS = 0.0
 PARLEY_QUEUED_STALE_SECONDS = env_int("PARLEY_QUEUED_STALE_SECONDS", 10)
 PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120)
 # Hosts media may be downloaded from although they are not public (besides each number's own

@@ -10,6 +10,9 @@ SECRET_KEY = "test-secret-key-not-for-production"
 FIELD_ENCRYPTION_KEY = "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+# Bells ring in the committing thread, so a test sees the task's work when the commit returns
+# (tests/core/test_bells.py tests the ringing thread).
+PARLEY_BELL_DELAY_SECONDS = 0.0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.conversations import statuses
 from apps.conversations.models import Message, MessageAttempt
+from apps.core.bells import ring_after_commit
 from apps.core.bulk import insert_rows
 from apps.message_templates.models import MessageTemplate
 from apps.phone_numbers.models import PhoneNumber
@@ -59,23 +60,31 @@ def _bell_key(phone_number_id: int) -> str:
     return f"parley:dispatch-bell:{phone_number_id}"
 
 
-def ring_dispatch(*, tenant_id: int, phone_number_id: int, countdown: float | None = None, bells: int = 1) -> None:
+def ring_dispatch(*, tenant_id: int, phone_number_id: int, countdown: float | None = None, bells: int = 1,
+                  gathered: bool = False) -> None:
     """Queue dispatch task(s) for a number once the current transaction commits.
 
     A single immediate bell is skipped while another one is queued and not yet started (a
     cache key the task clears when it begins): that task will find this row too. So 500 API
     sends a second make a handful of tasks, not 500. The key expires on its own, and the
-    sweeper re-rings anything left, so a lost bell delays and never loses."""
+    sweeper re-rings anything left, so a lost bell delays and never loses. ``gathered`` (the
+    send's request path) hands a single immediate bell to the process's ringing thread, which
+    rings it once for every send of the moment (apps/core/bells.py)."""
     from apps.conversations.tasks import message_dispatch_task
 
+    single = bells == 1 and not countdown
+
     def ring() -> None:
-        if bells == 1 and not countdown and not cache.add(_bell_key(phone_number_id), 1, timeout=BELL_TTL_SECONDS):
+        if single and not cache.add(_bell_key(phone_number_id), 1, timeout=BELL_TTL_SECONDS):
             return
         for _ in range(bells):
             message_dispatch_task.apply_async(kwargs={"tenant_id": tenant_id, "phone_number_id": phone_number_id},
                                               countdown=countdown)
 
-    transaction.on_commit(ring)
+    if single and gathered:
+        ring_after_commit(("dispatch", phone_number_id), ring)
+    else:
+        transaction.on_commit(ring)
 
 
 def batch_size_for(number: PhoneNumber) -> int:

@@ -279,7 +279,7 @@ def _queue(*, tenant: Tenant, number: PhoneNumber, conversation: Conversation, c
                      now=now),
         Conversation, pk=conversation.pk, tenant_id=tenant.pk, values=_last_message(type=type, preview=preview, now=now))
     if dispatch:
-        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
+        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk, gathered=True)
     return message
 
 
@@ -334,5 +334,5 @@ def _queue_in_one_statement(*, tenant: Tenant, number: PhoneNumber, wa_id: str, 
     message.pk, message.conversation, message.contact = row[0], conversation, contact
     message._state.adding, message._state.db = False, "default"
     if dispatch:
-        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk)
+        ring_dispatch(tenant_id=tenant.pk, phone_number_id=number.pk, gathered=True)
     return message
