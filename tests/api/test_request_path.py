@@ -190,3 +190,36 @@ def test_a_send_to_a_new_customer_creates_contact_and_conversation(api_client, t
     conversation = Conversation.all_tenants.select_related("contact").get(pk=response.json()["conversation_id"])
     assert conversation.contact.wa_id == "14155550199" and conversation.phone_number_id == number.pk
     assert conversation.tenant_id == tenant.pk
+
+
+def test_the_send_body_is_validated_with_fields_built_once_and_shared_safely_by_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apps.conversations.apis import MessageListCreateApi
+
+    serializer_class = MessageListCreateApi.InputSerializer
+    bodies = [
+        {"to": "+14155550100", "type": "text", "text": {"body": "Hello"}},
+        {"to": "+14155550100", "type": "text", "text": {}},
+        {"to": "+14155550100", "type": "image", "image": {"link": "https://example.com/a.jpg", "caption": "A"}},
+        {"to": "+14155550100", "type": "image", "image": {"caption": "no media"}},
+        {"to": "+14155550100", "type": "location", "location": {"latitude": 1.5, "longitude": "x"}},
+        {"type": "text", "text": {"body": "no recipient"}},
+    ]
+
+    def outcome(body: dict) -> tuple[bool, object]:
+        serializer = serializer_class(data=body)
+        valid = serializer.is_valid()
+        return valid, (serializer.validated_data if valid else serializer.errors)
+
+    expected = [outcome(body) for body in bodies]
+    assert [valid for valid, _ in expected] == [True, False, True, False, False, False]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(outcome, bodies * 200))
+    assert results == expected * 200
+    # One set of bound fields per set of type objects, shared by every request.
+    first, second = serializer_class(data=bodies[0]), serializer_class(data=bodies[1])
+    assert first.fields is second.fields and set(first.fields) >= {"to", "type", "text"}
+    assert "image" not in first.fields
+    # The schema (no data) sees every field, of its own.
+    assert {"text", "image", "template", "interactive"} <= set(serializer_class().fields)
