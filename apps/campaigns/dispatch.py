@@ -216,6 +216,7 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None, cursor
         # Pause and cancel take this lock too: either they see these messages, or this sees them.
         if _lock_campaign(campaign.pk, tenant_id) not in FEEDING:
             return 0
+        _one_feeder_at_a_time(campaign.pk)
         recipients = CampaignRecipient.objects.for_tenant(tenant_id)
         waiting = _unclaimed_count(campaign=campaign, limit=lead)
         room = min(lead - waiting, lead if want is None else want)
@@ -274,6 +275,21 @@ def feed_batch(*, campaign: Campaign, lead: int, want: int | None = None, cursor
             last_message_direction=Message.Direction.OUTBOUND, updated_at=now)
         ring_dispatch(tenant_id=tenant_id, phone_number_id=number.pk)
     return len(rows)
+
+
+FEED_LOCK_NAMESPACE = 0x50A7  # the first key of the two-key advisory lock of a campaign's feed
+
+
+def _one_feeder_at_a_time(campaign_id: int) -> None:
+    """Wait for any other feed of this campaign to commit: the campaign lock above is shared
+    by feeders, and two feeds reading the same pending recipients at once would insert the
+    same messages (the second failing on the unique key and its task dying). A second feeder
+    is rare -- its lease lapsed while the first was busy for longer than FEED_BELL_TTL -- and
+    after the wait it reads what the first left pending. SQLite's write lock already
+    serializes feeds."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [FEED_LOCK_NAMESPACE, str(campaign_id)])
 
 
 def _unclaimed_count(*, campaign: Campaign, limit: int) -> int:

@@ -260,3 +260,58 @@ def test_the_feeder_goes_on_beside_the_planner_but_not_beside_a_pause():
         finally:
             release.set()
             holder.join()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's write lock serializes feeds already")
+@pytest.mark.django_db(transaction=True)
+def test_two_feeders_of_one_campaign_take_turns_instead_of_feeding_a_recipient_twice(
+        scoped, number, template, vip, monkeypatch):
+    """A second feeder (its lease lapsed while the first was busy) reading the recipients the
+    first is feeding would insert the same messages and die on the unique key; it waits for
+    the first to commit and feeds what is left."""
+    from apps.campaigns import dispatch, tasks
+
+    # Planned, not fed: the feed task (run at once in tests, on commit) does nothing here.
+    monkeypatch.setattr(tasks.campaign_feed_task, "apply_async", lambda *args, **kwargs: None)
+    campaign = launch(scoped, number, template, vip, 6)
+    assert statuses_of(campaign) == {"pending": 6}
+    real_insert = dispatch.insert_rows
+    first = threading.current_thread
+    inserted, go = threading.Event(), threading.Event()
+    slow_thread: list[threading.Thread] = []
+
+    def insert_then_wait(model, *args, **kwargs):
+        result = real_insert(model, *args, **kwargs)
+        if model is Message and first() in slow_thread:
+            inserted.set()
+            assert go.wait(10)
+        return result
+
+    monkeypatch.setattr(dispatch, "insert_rows", insert_then_wait)
+    fed, errors = {}, []
+
+    def feed(name: str, want: int) -> None:
+        try:
+            fresh = Campaign.objects.for_tenant(scoped.pk).select_related("phone_number", "template").get(pk=campaign.pk)
+            fed[name] = feed_batch(campaign=fresh, lead=100, want=want)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=feed, args=("slow", 4))
+    slow_thread.append(slow)
+    slow.start()
+    assert inserted.wait(10)
+    second = threading.Thread(target=feed, args=("second", 4))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting for the first feed to commit
+    go.set()
+    slow.join(10)
+    second.join(10)
+    assert errors == []
+    assert fed == {"slow": 4, "second": 2}
+    recipient_ids = list(Message.objects.for_tenant(scoped).filter(campaign_recipient__campaign=campaign)
+                         .values_list("campaign_recipient_id", flat=True))
+    assert len(recipient_ids) == len(set(recipient_ids)) == 6
