@@ -42,7 +42,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         counter = (lambda key: counter_key(key.pk, window)) if is_throttled_view(view) else None
         api_key, counted = api_key_resolve_counting(plaintext=plaintext, counter=counter, counter_seconds=KEY_SECONDS)
         if counted is not None:
-            request.parley_counted = Counted(window, *counted)
+            request.parley_counted = Counted(window, counted[1])
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
         if api_key.revoked_at is not None:

@@ -25,10 +25,9 @@ KEY_SECONDS = WINDOW_SECONDS + 5
 
 @dataclass(frozen=True)
 class Counted:
-    """A request counted against its key: in which window, under which counter, and the count."""
+    """A request counted against its key by the authentication: in which window, and the count."""
 
     window: int
-    counter_key: str
     count: int
 
 
@@ -57,9 +56,9 @@ class ApiKeyThrottle(BaseThrottle):
             return True
         now = time.time()
         counted = getattr(request, "parley_counted", None)
-        if not isinstance(counted, Counted) or counted.counter_key != counter_key(api_key.pk, counted.window):
+        if not isinstance(counted, Counted):
             window = current_window(now)
-            counted = Counted(window, counter_key(api_key.pk, window), count_request(counter_key(api_key.pk, window)))
+            counted = Counted(window, count_request(counter_key(api_key.pk, window)))
         self.wait_seconds = max(1, math.ceil((counted.window + 1) * WINDOW_SECONDS - now))
         return counted.count <= api_key.tenant.api_requests_per_minute
 
