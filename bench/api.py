@@ -134,7 +134,7 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         result.details["processes"] = {
             "web": f"gunicorn config.wsgi, {params['web_workers']} gthread workers x {params['web_threads']} threads "
                    f"(--preload, keep-alive 5 s), pid {web.pid}",
-            "load generator": f"python -m bench.loadgen, aiohttp, {concurrency} connections (closed loop) and "
+            "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections (closed loop) and "
                               f"{params['offered_rate']:.0f} req/s offered (open loop), its own process",
             "worker": "none: the send is queued on the request path, the dispatch bell only rings",
         }

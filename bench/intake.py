@@ -204,7 +204,7 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
                    f"(--preload, keep-alive 5 s), pid {web.pid}",
             "worker": f"celery worker -Q webhooks,events, prefork concurrency {params['worker_concurrency']}, "
                       f"nice {params['worker_nice']}, pid {worker.pid}",
-            "load generator": f"python -m bench.loadgen, aiohttp, {concurrency} connections, its own process",
+            "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections, its own process",
         }
         base = f"http://{HOST}:{port}"
 
