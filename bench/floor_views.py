@@ -12,7 +12,8 @@ The API benchmark's floor:
   with a small JSON body -- ``POST /api/v1/messages`` without the key, the throttle, the
   validation and the writes.
 
-All go through the whole middleware stack like ``/webhooks/meta/`` and ``/api/v1/``. Routed under ``/_bench/``
+All go through the same middleware stack as ``/webhooks/meta/`` and ``/api/v1/``: the short
+``MACHINE_MIDDLEWARE`` (apps/core/wsgi.py), ``/_bench/`` being one of the machine paths. Routed under ``/_bench/``
 only when ``settings.PARLEY_BENCH_VIEWS`` is true (the benchmarks set it).
 """
 

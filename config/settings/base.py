@@ -58,6 +58,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# The paths only programs call (the REST API, the Meta-compatible endpoint, the providers'
+# webhooks) authenticate each request by a key or a signature and keep no session: served by
+# config.wsgi, they skip the browser's layers above (apps/core/wsgi.py).
+MACHINE_PATH_PREFIXES = ["/api/v1/", "/graph/", "/webhooks/"]
+MACHINE_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -266,6 +274,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The benchmarks' floor views under /_bench/ (bench/urls.py); never on in production.
 PARLEY_BENCH_VIEWS = env_bool("PARLEY_BENCH_VIEWS", False)
+if PARLEY_BENCH_VIEWS:
+    # A floor is measured through the same stack as the endpoint it is the floor of.
+    MACHINE_PATH_PREFIXES.append("/_bench/")
 
 # A campaign created through the API may list up to 100,000 recipients (about 6 MB of JSON).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
