@@ -287,6 +287,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.authentication.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.ApiKeyThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.api.negotiation.JsonNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "apps.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
