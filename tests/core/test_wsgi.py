@@ -125,3 +125,19 @@ def test_every_view_under_a_machine_path_was_already_exempt_from_csrf_and_the_lo
     for route, view in machine:
         assert getattr(view, "csrf_exempt", False), route
         assert getattr(view, "login_required", True) is False, route
+
+
+def test_loading_the_application_imports_every_view_before_the_first_request():
+    # A worker's first request used to import the URLconf and every view: most of a second.
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, config.wsgi; "
+            "print(all(m in sys.modules for m in ('apps.conversations.apis', 'apps.providers.views', "
+            "'apps.conversations.views', 'apps.api.graph')))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=settings.BASE_DIR)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
