@@ -106,11 +106,9 @@ class _Answer:
             if line_end < 0:
                 return 0
             size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
-            if size == 0:
-                trailer_end = buffer.find(_HEADER_END, line_end)
-                if buffer[line_end:line_end + 4] == _HEADER_END:
-                    return line_end + 4
-                return trailer_end + 4 if trailer_end >= 0 else 0
+            if size == 0:  # the last chunk: the answer ends after the (possibly empty) trailers
+                end = buffer.find(_HEADER_END, line_end)
+                return end + len(_HEADER_END) if end >= 0 else 0
             position = line_end + 2 + size + 2
             if len(buffer) < position:
                 return 0

@@ -58,3 +58,18 @@ def migrated_back():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def keep_test_connection():
+    """For tests that call the WSGI application itself: it would close the test's database
+    connection at the end of each request (request_finished -> close_old_connections), which
+    Django's own test client disconnects too."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

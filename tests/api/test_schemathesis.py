@@ -15,20 +15,6 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
 @pytest.fixture
-def keep_test_connection():
-    """The WSGI app would close the test's database connection at the end of each request
-    (request_finished -> close_old_connections); Django's own test client disconnects that too."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
 def auth_headers(db, keep_test_connection):
     from apps.tenants.services import api_key_create
     from tests.factories import PhoneNumberFactory, TenantFactory

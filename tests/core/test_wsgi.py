@@ -7,8 +7,6 @@ import json
 
 import pytest
 from django.conf import settings
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -16,17 +14,6 @@ from apps.core.wsgi import MachineHandler, PathDispatcher
 from apps.tenants.services import api_key_create
 from config.wsgi import application
 from tests.factories import PhoneNumberFactory, TenantFactory
-
-
-@pytest.fixture
-def keep_test_connection():
-    """The WSGI app would close the test's database connection at the end of each request;
-    Django's own test client disconnects that too."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 def _call(request) -> tuple[int, dict[str, str], list[str], bytes]:
