@@ -130,7 +130,9 @@ def test_live_inbox_reply_ticks_template_assignment_and_resolve(page, live_serve
     # The window closes: the composer becomes the template picker on the next poll.
     Conversation.all_tenants.filter(pk=first.conversation_id).update(
         window_expires_at=timezone.now() - timedelta(seconds=1))
-    page.locator("#composer[data-mode='template']").wait_for(timeout=LIVE)
+    # htmx binds the new composer's controls when it settles (20 ms after the swap), and
+    # takes off `htmx-added` just before: a change made before that would go unheard.
+    page.locator("#composer[data-mode='template']:not(.htmx-added)").wait_for(timeout=LIVE)
     page.select_option("#template-select", label="order_update · en · Utility")
     page.locator("#template-form input[name='body.1']").wait_for()
     assert page.get_attribute("#template-form input[name='body.1']", "placeholder") == "e.g. Maya"
