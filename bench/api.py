@@ -1,10 +1,10 @@
 """API send: ``POST /api/v1/messages`` (a text to a contact whose 24-hour window is open, API key
-in ``Authorization: Bearer``) against gunicorn, from a separate load-generator process.
+in ``Authorization: Bearer``) against the web server, from a separate load-generator process.
 
 Measures (design.md, "Targets": >= 500 requests/s, p99 <= 50 ms):
 
 * the most the served app answers with a fixed number of connections (closed loop), next to a
-  floor measured on the same gunicorn, load generator and concurrency -- a bare DRF view that
+  floor measured on the same web server, load generator and concurrency -- a bare DRF view that
   parses the body and answers 202 (bench/floor_views.py);
 * latency at a sustained offered load of 500 requests/s (open loop: requests leave on schedule
   whatever the answers, and a request's latency counts from when it was due);
@@ -35,7 +35,7 @@ from apps.tenants.services import api_key_create
 from . import BenchmarkBroken, Result
 from .data import contacts_and_conversations, wa_id, workspace
 from .loadgen import Load, run_load, write_bodies
-from .procs import HOST, RUN_DIR, Context, free_port
+from .procs import HOST, RUN_DIR, Context, free_port, web_layout
 
 SUMMARY = "POST /api/v1/messages (text, open window, API key): req/s and p99 vs a bare DRF view; 500 req/s offered"
 PARAMS: dict[str, Any] = {
@@ -45,8 +45,9 @@ PARAMS: dict[str, Any] = {
     "offered_rate": 500.0,  # requests/s of the open-loop run
     "offered_seconds": 20.0,  # how long the open-loop run offers that rate
     "open_loop_connections": 64,  # at most this many requests in flight in the open-loop run
-    "web_workers": 3,  # gunicorn gthread workers ...
-    "web_threads": 4,  # ... and threads per worker
+    "web_server": "granian",  # as the Procfile serves Parley; "gunicorn" (gthread) for a comparison
+    "web_workers": 3,  # web server processes ...
+    "web_threads": 2,  # ... and threads per process that run the application
     "warmup_requests": 500,  # per endpoint, before measuring
     "query_samples": 20,  # in-process requests whose queries are counted
     "load_time_limit": 120.0,  # seconds, per load run
@@ -130,10 +131,10 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     expected_queued = 0
     with ctx.processes() as procs:
         port = free_port()
-        web = procs.gunicorn(port=port, workers=params["web_workers"], threads=params["web_threads"])
+        web = procs.web(port=port, server=params["web_server"], workers=params["web_workers"],
+                        threads=params["web_threads"])
         result.details["processes"] = {
-            "web": f"gunicorn config.wsgi, {params['web_workers']} gthread workers x {params['web_threads']} threads "
-                   f"(--preload, keep-alive 5 s), pid {web.pid}",
+            "web": web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid),
             "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections (closed loop) and "
                               f"{params['offered_rate']:.0f} req/s offered (open loop), its own process",
             "worker": "none: the send is queued on the request path, the dispatch bell only rings",

@@ -1,7 +1,7 @@
 """Campaigns: N recipients (a tag of N contacts) sent one template each through the whole campaign
 engine -- planning, feeding, the dispatcher, the token bucket -- to the Cloud API emulator at a
 1,000/s budget. Twice: with the emulator's status webhooks off, then on (sent, delivered and read
-for every message, posted to gunicorn and applied by the webhook worker).
+for every message, posted to the web server and applied by the webhook worker).
 
 Measured from the emulator's own receive times: the sustained rate with planning excluded (first
 to last message received) and included (launch to last message received), its ratio to the
@@ -34,7 +34,7 @@ from apps.message_templates.models import MessageTemplate
 
 from . import BenchmarkBroken, Result
 from .data import BATCH, WABA_ID, wa_id, workspace
-from .procs import HOST, Context, Processes, free_port, group_rss_mb
+from .procs import HOST, Context, Processes, free_port, group_rss_mb, web_layout
 from .send import (
     TEMPLATE_BODY,
     TEMPLATE_LANGUAGE,
@@ -52,8 +52,9 @@ PARAMS: dict[str, Any] = {
     "worker_concurrency": 4,  # prefork processes on sending,default (dispatch, feed, planning)
     "webhook_worker_concurrency": 2,  # prefork processes on webhooks,events (the webhooks-on run)
     "webhook_worker_nice": 0,  # CPU priority of the webhook worker (0: the same as the others)
-    "web_workers": 2,  # gunicorn gthread workers receiving the emulator's webhooks ...
-    "web_threads": 4,  # ... and threads each
+    "web_server": "granian",  # receiving the emulator's webhooks, as the Procfile serves Parley ...
+    "web_workers": 2,  # ... in this many processes ...
+    "web_threads": 2,  # ... of this many application threads each
     "runs": "off,on",  # status webhooks off, on (comma-separated)
     "timeout": 1200.0,  # seconds for the campaign to complete
     "stall_seconds": 90.0,  # give up when nothing moves for this long
@@ -175,7 +176,8 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
         pgids = []
         if webhooks:
             web_port = free_port()
-            web = procs.gunicorn(port=web_port, workers=params["web_workers"], threads=params["web_threads"])
+            web = procs.web(port=web_port, server=params["web_server"], workers=params["web_workers"],
+                            threads=params["web_threads"])
             hooks = procs.celery_worker(name=f"worker-webhooks-{run}", queues="webhooks,events",
                                         concurrency=params["webhook_worker_concurrency"],
                                         nice=params["webhook_worker_nice"])
@@ -183,7 +185,7 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
             emulator_args += ["--webhook-url", f"http://{HOST}:{web_port}/webhooks/meta/", "--app-secret",
                               APP_SECRET, "--read-share", "1", "--sent-delay", "0.2", "--delivered-delay", "0.5",
                               "--read-delay", "1", "--jitter", "0.2"]
-            layout["web"] = f"gunicorn, {params['web_workers']} x {params['web_threads']} threads, pid {web.pid}"
+            layout["web"] = web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid)
             layout["webhook worker"] = (f"celery -Q webhooks,events, concurrency "
                                         f"{params['webhook_worker_concurrency']}, nice "
                                         f"{params['webhook_worker_nice']}, pid {hooks.pid}")

@@ -1,5 +1,5 @@
 """The floors the intake benchmark reports its figures against (design.md, "Targets"): what
-this machine's Django, gunicorn and database manage for a POST when Parley adds nothing.
+this machine's Django, web server and database manage for a POST when Parley adds nothing.
 
 * ``bare``: answers 200 "ok".
 * ``hmac_insert``: checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with a fixed

@@ -2,7 +2,7 @@
 load-generator process, against N outbound messages that every status matches.
 
 Measures (design.md, "Targets"): acknowledged POSTs/s and ack latency, next to two floors
-measured on the same gunicorn with the same load generator, bodies and concurrency -- a bare
+measured on the same web server with the same load generator, bodies and concurrency -- a bare
 view and a view that checks the HMAC and INSERTs the raw body; then how fast the Celery workers
 apply every status (from the first POST to the last applied), and that none is lost.
 
@@ -32,15 +32,16 @@ from . import BenchmarkBroken, Result
 from .data import WABA_ID, instance_tag, outbound_messages, wamid, workspace
 from .floor_views import FLOOR_SECRET
 from .loadgen import Load, run_load, write_bodies
-from .procs import HOST, RUN_DIR, Context, Processes, free_port
+from .procs import HOST, RUN_DIR, Context, Processes, free_port, web_layout
 
 SUMMARY = "signed status webhooks: acks/s and p99 vs an HMAC+INSERT floor; statuses applied/s; nothing lost"
 PARAMS: dict[str, Any] = {
     "messages": 20_000,  # N outbound messages; 3 statuses each (sent, delivered, read)
     "statuses_per_post": 10,  # K statuses per POST (Meta batches up to 1,000)
     "concurrency": 64,  # load-generator connections
-    "web_workers": 3,  # gunicorn gthread workers ...
-    "web_threads": 4,  # ... and threads per worker
+    "web_server": "granian",  # as the Procfile serves Parley; "gunicorn" (gthread) for a comparison
+    "web_workers": 3,  # web server processes ...
+    "web_threads": 2,  # ... and threads per process that run the application
     "worker_concurrency": 3,  # prefork processes of the worker on the webhooks,events queues
     # CPU priority of that worker, and of its session's scheduling group: 19 lets the web's
     # acknowledgements go first on a machine both share, as README's deployment notes advise
@@ -196,12 +197,12 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
 
     with ctx.processes() as procs:
         port = free_port()
-        web = procs.gunicorn(port=port, workers=params["web_workers"], threads=params["web_threads"])
+        web = procs.web(port=port, server=params["web_server"], workers=params["web_workers"],
+                        threads=params["web_threads"])
         worker = procs.celery_worker(name="worker-webhooks", queues="webhooks,events",
                                      concurrency=params["worker_concurrency"], nice=params["worker_nice"])
         result.details["processes"] = {
-            "web": f"gunicorn config.wsgi, {params['web_workers']} gthread workers x {params['web_threads']} threads "
-                   f"(--preload, keep-alive 5 s), pid {web.pid}",
+            "web": web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid),
             "worker": f"celery worker -Q webhooks,events, prefork concurrency {params['worker_concurrency']}, "
                       f"nice {params['worker_nice']}, pid {worker.pid}",
             "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections, its own process",

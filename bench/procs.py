@@ -2,7 +2,7 @@
 
 Chooses the database and broker (PostgreSQL and Redis when they answer on 127.0.0.1, else
 SQLite and the filesystem broker under ``var/bench/``), prepares a fresh database, and starts
-gunicorn, Celery workers, the Cloud API emulator and load generators as subprocesses. Every
+the web server (granian, or gunicorn for a comparison), Celery workers, the Cloud API emulator and load generators as subprocesses. Every
 subprocess runs in its own session (process group): Ctrl-C in the terminal reaches only the
 bench, which then stops each group it started -- SIGTERM, then SIGKILL -- on the way out.
 """
@@ -42,6 +42,13 @@ BROKER_REDIS_DB, CACHE_REDIS_DB = (int(n) for n in (os.environ.get("PARLEY_BENCH
 SCRUBBED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER", "DJANGO_SETTINGS_MODULE",
             "PARLEY_VAR_DIR", "DEBUG", "PARLEY_REAL_BACKENDS")
 STOP_TIMEOUT = 15.0
+WEB_SERVERS = ("granian", "gunicorn")
+
+
+def web_layout(server: str, workers: int, threads: int, pid: int) -> str:
+    if server == "granian":
+        return f"granian (WSGI), {workers} workers x {threads} threads, pid {pid}"
+    return f"gunicorn, {workers} gthread workers x {threads} threads (--preload, keep-alive 5 s), pid {pid}"
 
 
 def port_open(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
@@ -371,12 +378,20 @@ class Processes:
 
     # -- the processes the benchmarks use ----------------------------------------------------
 
-    def gunicorn(self, *, port: int, workers: int, threads: int) -> Process:
-        process = self.start("web", [
-            sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}", "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads), "--backlog", "2048", "--keep-alive", "5",
-            "--log-level", "warning", "--preload",
-        ])
+    def web(self, *, port: int, server: str, workers: int, threads: int) -> Process:
+        """Parley's WSGI application served by ``server``: "granian" (as the Procfile serves
+        it) or "gunicorn" (gthread workers, the application loaded once before the fork)."""
+        if server not in WEB_SERVERS:
+            raise BenchmarkBroken(f"unknown web server {server!r}: one of {', '.join(WEB_SERVERS)}")
+        if server == "granian":
+            args = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", HOST, "--port", str(port),
+                    "--workers", str(workers), "--blocking-threads", str(threads), "--http", "1", "--no-ws",
+                    "--backlog", "2048", "--log-level", "warning", "config.wsgi:application"]
+        else:
+            args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}", "--workers",
+                    str(workers), "--worker-class", "gthread", "--threads", str(threads), "--backlog", "2048",
+                    "--keep-alive", "5", "--log-level", "warning", "--preload"]
+        process = self.start("web", args)
         self.wait_for_http(f"http://{HOST}:{port}/_bench/bare/", process)
         return process
 

@@ -11,8 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # settings.MACHINE_MIDDLEWARE (apps/core/wsgi.py).
 application = with_machine_stack(get_wsgi_application())
 
-# Import every view and build the URL maps now (with --preload, once in gunicorn's master) rather
-# than on each worker's first request, which took most of a second.
+# Import every view and build the URL maps now, as each web server process starts, rather than
+# on its first request, which took most of a second.
 reverse("healthz")
 
 # Everything loaded so far lives as long as the process. Frozen, the cyclic collector never walks
