@@ -2,9 +2,10 @@
 
 Chooses the database and broker (PostgreSQL and Redis when they answer on 127.0.0.1, else
 SQLite and the filesystem broker under ``var/bench/``), prepares a fresh database, and starts
-the web server (granian, or gunicorn for a comparison), Celery workers, the Cloud API emulator and load generators as subprocesses. Every
-subprocess runs in its own session (process group): Ctrl-C in the terminal reaches only the
-bench, which then stops each group it started -- SIGTERM, then SIGKILL -- on the way out.
+the web server (granian, or gunicorn for a comparison), Celery workers, the Cloud API emulator
+and load generators as subprocesses. Every subprocess runs in its own session (process group):
+Ctrl-C in the terminal reaches only the bench, which then stops each group it started --
+SIGTERM, then SIGKILL -- on the way out.
 """
 
 from __future__ import annotations
