@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def test_the_served_application_end_to_end(served, tenant):
     number = PhoneNumberFactory(tenant=tenant, credentials={"access_token": "t", "app_secret": APP_SECRET})
     contact = ContactFactory(tenant=tenant, wa_id="14155550123")
     ConversationFactory(tenant=tenant, phone_number=number, contact=contact,
-                        window_expires_at=timezone.now() + timezone.timedelta(hours=20))
+                        window_expires_at=timezone.now() + timedelta(hours=20))
     _, key = api_key_create(tenant=tenant, name="served")
     session = requests.Session()  # one keep-alive connection for the calls below
 
