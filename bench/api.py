@@ -131,10 +131,9 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     expected_queued = 0
     with ctx.processes() as procs:
         port = free_port()
-        web = procs.web(port=port, server=params["web_server"], workers=params["web_workers"],
-                        threads=params["web_threads"])
+        web = procs.web(port=port, params=params)
         result.details["processes"] = {
-            "web": web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid),
+            "web": web_layout(params, web.pid),
             "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections (closed loop) and "
                               f"{params['offered_rate']:.0f} req/s offered (open loop), its own process",
             "worker": "none: the send is queued on the request path, the dispatch bell only rings",

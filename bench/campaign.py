@@ -176,8 +176,7 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
         pgids = []
         if webhooks:
             web_port = free_port()
-            web = procs.web(port=web_port, server=params["web_server"], workers=params["web_workers"],
-                            threads=params["web_threads"])
+            web = procs.web(port=web_port, params=params)
             hooks = procs.celery_worker(name=f"worker-webhooks-{run}", queues="webhooks,events",
                                         concurrency=params["webhook_worker_concurrency"],
                                         nice=params["webhook_worker_nice"])
@@ -185,7 +184,7 @@ def _one_run(ctx: Context, params: dict[str, Any], run: str, index: int, result:
             emulator_args += ["--webhook-url", f"http://{HOST}:{web_port}/webhooks/meta/", "--app-secret",
                               APP_SECRET, "--read-share", "1", "--sent-delay", "0.2", "--delivered-delay", "0.5",
                               "--read-delay", "1", "--jitter", "0.2"]
-            layout["web"] = web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid)
+            layout["web"] = web_layout(params, web.pid)
             layout["webhook worker"] = (f"celery -Q webhooks,events, concurrency "
                                         f"{params['webhook_worker_concurrency']}, nice "
                                         f"{params['webhook_worker_nice']}, pid {hooks.pid}")

@@ -13,8 +13,8 @@ The API benchmark's floor:
   validation and the writes.
 
 All go through the same middleware stack as ``/webhooks/meta/`` and ``/api/v1/``: the short
-``MACHINE_MIDDLEWARE`` (apps/core/wsgi.py), ``/_bench/`` being one of the machine paths. Routed under ``/_bench/``
-only when ``settings.PARLEY_BENCH_VIEWS`` is true (the benchmarks set it).
+``MACHINE_MIDDLEWARE`` (apps/core/wsgi.py), ``/_bench/`` being one of the machine paths. Routed
+under ``/_bench/`` only when ``settings.PARLEY_BENCH_VIEWS`` is true (the benchmarks set it).
 """
 
 from __future__ import annotations

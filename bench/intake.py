@@ -197,12 +197,11 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
 
     with ctx.processes() as procs:
         port = free_port()
-        web = procs.web(port=port, server=params["web_server"], workers=params["web_workers"],
-                        threads=params["web_threads"])
+        web = procs.web(port=port, params=params)
         worker = procs.celery_worker(name="worker-webhooks", queues="webhooks,events",
                                      concurrency=params["worker_concurrency"], nice=params["worker_nice"])
         result.details["processes"] = {
-            "web": web_layout(params["web_server"], params["web_workers"], params["web_threads"], web.pid),
+            "web": web_layout(params, web.pid),
             "worker": f"celery worker -Q webhooks,events, prefork concurrency {params['worker_concurrency']}, "
                       f"nice {params['worker_nice']}, pid {worker.pid}",
             "load generator": f"python -m bench.loadgen (asyncio, keep-alive), {concurrency} connections, its own process",

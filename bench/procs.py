@@ -46,8 +46,10 @@ STOP_TIMEOUT = 15.0
 WEB_SERVERS = ("granian", "gunicorn")
 
 
-def web_layout(server: str, workers: int, threads: int, pid: int) -> str:
-    if server == "granian":
+def web_layout(params: dict[str, Any], pid: int) -> str:
+    """How a benchmark's ``web_server``, ``web_workers`` and ``web_threads`` ran, for its result."""
+    workers, threads = params["web_workers"], params["web_threads"]
+    if params["web_server"] == "granian":
         return f"granian (WSGI), {workers} workers x {threads} threads, pid {pid}"
     return f"gunicorn, {workers} gthread workers x {threads} threads (--preload, keep-alive 5 s), pid {pid}"
 
@@ -379,9 +381,11 @@ class Processes:
 
     # -- the processes the benchmarks use ----------------------------------------------------
 
-    def web(self, *, port: int, server: str, workers: int, threads: int) -> Process:
-        """Parley's WSGI application served by ``server``: "granian" (as the Procfile serves
-        it) or "gunicorn" (gthread workers, the application loaded once before the fork)."""
+    def web(self, *, port: int, params: dict[str, Any]) -> Process:
+        """Parley's WSGI application served as a benchmark's ``params`` say: ``web_server``
+        "granian" (as the Procfile serves it) or "gunicorn" (gthread workers, the application
+        loaded once before the fork), ``web_workers`` processes of ``web_threads`` threads."""
+        server, workers, threads = params["web_server"], params["web_workers"], params["web_threads"]
         if server not in WEB_SERVERS:
             raise BenchmarkBroken(f"unknown web server {server!r}: one of {', '.join(WEB_SERVERS)}")
         if server == "granian":
