@@ -271,9 +271,6 @@ class MessageText(TenantScopedModel):
                                      related_name="+")
     text = models.CharField(max_length=255)
 
-    class Meta(TenantScopedModel.Meta):
-        indexes = [models.Index(fields=["conversation"], name="message_text_conversation_idx")]
-
     def __str__(self) -> str:
         return self.text
 
