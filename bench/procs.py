@@ -383,8 +383,10 @@ class Processes:
 
     def web(self, *, port: int, params: dict[str, Any]) -> Process:
         """Parley's WSGI application served as a benchmark's ``params`` say: ``web_server``
-        "granian" (as the Procfile serves it) or "gunicorn" (gthread workers, the application
-        loaded once before the fork), ``web_workers`` processes of ``web_threads`` threads."""
+        "granian" (as the Procfile serves it, less its access log, whose cost measured nothing
+        beside the machine's noise, and only HTTP/1.1) or "gunicorn" (gthread workers, the
+        application loaded once before the fork), ``web_workers`` processes of ``web_threads``
+        threads."""
         server, workers, threads = params["web_server"], params["web_workers"], params["web_threads"]
         if server not in WEB_SERVERS:
             raise BenchmarkBroken(f"unknown web server {server!r}: one of {', '.join(WEB_SERVERS)}")
