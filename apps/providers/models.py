@@ -36,7 +36,12 @@ class WebhookEvent(TenantScopedModel):
     class Meta(TenantScopedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["provider", "body_sha256"], name="webhook_event_unique_body")]
         indexes = [
-            models.Index(fields=["received_at"], name="webhook_event_pending_idx",
+            # The callbacks still to apply, a tenant's in the order they were stored: the
+            # processor reads them with ordered, limited scans (a plain index scan, which marks
+            # the entries of rows applied since as dead for every later scan; a bitmap scan over
+            # the stored order never does, and without a VACUUM it visited every applied row's
+            # heap page each time: 10 ms a query after 36,000 callbacks).
+            models.Index(fields=["tenant", "id"], name="webhook_event_pending_idx",
                          condition=models.Q(processed_at__isnull=True)),
             models.Index(fields=["tenant", "-received_at"], name="webhook_event_tenant_idx"),
         ]

@@ -259,6 +259,11 @@ PARLEY_RECONCILE_WINDOW_SECONDS = env_int("PARLEY_RECONCILE_WINDOW_SECONDS", 120
 # Graph API host, e.g. the emulator); everything else must resolve to public addresses.
 PARLEY_TRUSTED_MEDIA_HOSTS: tuple[str, ...] = tuple(env_list("PARLEY_TRUSTED_MEDIA_HOSTS", []))
 PARLEY_WEBHOOK_EVENT_STALE_SECONDS = env_int("PARLEY_WEBHOOK_EVENT_STALE_SECONDS", 30)
+# A webhook processor that has caught up waits this long before its next round, so that the
+# callbacks arriving meanwhile are applied together (apps/providers/services.py). 0 with eager tasks.
+PARLEY_WEBHOOK_GATHER_SECONDS = float(env_str("PARLEY_WEBHOOK_GATHER_SECONDS", "0.1"))
+if CELERY_TASK_ALWAYS_EAGER:
+    PARLEY_WEBHOOK_GATHER_SECONDS = 0.0
 # Outgoing email (invitations), sent over SMTP. An invitation is sent on the request that
 # creates it, so the SMTP conversation has a timeout: a server that does not answer fails the
 # invitation with a clear error instead of holding a web thread.

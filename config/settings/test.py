@@ -13,6 +13,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 # Bells ring in the committing thread, so a test sees the task's work when the commit returns
 # (tests/core/test_bells.py tests the ringing thread).
 PARLEY_BELL_DELAY_SECONDS = 0.0
+# Eager tasks run inside the test's own call, which must not sleep; the workers of tests/e2e
+# (tasks not eager) gather webhook callbacks as in production.
+if CELERY_TASK_ALWAYS_EAGER:
+    PARLEY_WEBHOOK_GATHER_SECONDS = 0.0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

@@ -200,3 +200,116 @@ def test_a_batch_commits_without_waiting_for_the_disk_and_only_that_batch(meta_n
     with connection.cursor() as cursor:  # SET LOCAL: gone with the batch's transaction
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def _stored(number, *, processed: bool = False, attempts: int = 0) -> WebhookEvent:
+    from django.utils import timezone
+
+    body = json.dumps(status_payload(number.phone_number_id, f"wamid.{time.time_ns()}")).encode()
+    return WebhookEvent.all_tenants.create(
+        tenant=number.tenant, phone_number=number, provider="meta_cloud", body=body,
+        body_sha256=services.hashlib.sha256(body).hexdigest(), attempts=attempts,
+        processed_at=timezone.now() if processed else None)
+
+
+def test_the_tenants_with_callbacks_to_apply_are_each_found_once(db):
+    numbers = [PhoneNumberFactory() for _ in range(4)]
+    for number in numbers[:3]:
+        _stored(number)
+        _stored(number)
+    _stored(numbers[1], processed=True)
+    _stored(numbers[3], processed=True)  # everything applied: not listed
+    _stored(numbers[2], attempts=services.MAX_PROCESS_ATTEMPTS)  # given up on: its tenant still has one
+    given_up = PhoneNumberFactory()
+    _stored(given_up, attempts=services.MAX_PROCESS_ATTEMPTS)  # only given-up callbacks: not listed
+    WebhookEvent.all_tenants.create(provider="meta_cloud", body=b"{}", body_sha256="unrouted")  # no tenant
+    expected = sorted(n.tenant_id for n in numbers[:3])
+    assert services._tenants_with_pending() == expected
+    assert services._tenants_with_pending(limit=2) == expected[:2]
+
+
+def test_a_caught_up_task_gathers_the_next_callbacks_into_one_batch(meta_number, settings, monkeypatch):
+    """After a round that was not full, the task waits PARLEY_WEBHOOK_GATHER_SECONDS holding its
+    slot: callbacks stored meanwhile ring no task, and the next round applies them together."""
+    settings.PARLEY_WEBHOOK_GATHER_SECONDS = 0.05
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+
+    def record(i: int) -> None:
+        raw = json.dumps(status_payload("777001", f"wamid.G{i}")).encode()
+        services.webhook_event_record(provider="meta_cloud", body=raw, headers={}, route=route)
+
+    record(0)
+    batches, pauses = [], []
+    real_batch = services._process_tenant_batch
+
+    def counting_batch(tenant_id, report):
+        applied = real_batch(tenant_id, report)
+        if applied:
+            batches.append(applied)
+        return applied
+
+    def pause(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 1:  # three callbacks arrive while the task waits
+            for i in range(1, 4):
+                record(i)
+
+    monkeypatch.setattr(services, "_process_tenant_batch", counting_batch)
+    monkeypatch.setattr(services.time, "sleep", pause)
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay") as delay:
+        cache.set(services._bell_key(0), 1)  # this task's slot
+        report = services.webhook_events_process_pending(slot=0)
+    delay.assert_not_called()  # the slot was held all along: the three rang nobody
+    assert batches == [1, 3]
+    assert pauses == [0.05, 0.05]  # after each round that was not full
+    assert report.statuses_applied == 0  # the statuses match no message; each event is still processed
+    assert not WebhookEvent.all_tenants.filter(processed_at__isnull=True).exists()
+    assert cache.get(services._bell_key(0)) is None
+
+
+def test_a_full_round_goes_on_without_a_pause(meta_number, settings, monkeypatch):
+    settings.PARLEY_WEBHOOK_GATHER_SECONDS = 0.05
+    monkeypatch.setattr(services, "PENDING_BATCH", 2)
+    monkeypatch.setattr(services, "WEBHOOK_PROCESSORS", 1)  # no helper
+    for _ in range(4):
+        _stored(meta_number)
+    pauses = []
+    monkeypatch.setattr(services.time, "sleep", pauses.append)
+    cache.set(services._bell_key(0), 1)
+    services.webhook_events_process_pending(slot=0)
+    assert pauses == []  # full, full, then nothing left: no round was a caught-up one
+    assert not WebhookEvent.all_tenants.filter(processed_at__isnull=True).exists()
+
+
+def test_the_pending_callbacks_are_read_through_their_index(meta_number):
+    """Both reads of the processor go through the pending index; the tenant list by plain index
+    scans (a bitmap scan never marks the entries of applied callbacks dead, and without a
+    VACUUM went on visiting their rows)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+    from django.utils import timezone
+
+    for _ in range(3):
+        _stored(meta_number)
+    now = timezone.now()  # a table worth an index: 3 callbacks to apply among 3,000 applied
+    WebhookEvent.all_tenants.bulk_create(
+        WebhookEvent(tenant=meta_number.tenant, phone_number=meta_number, provider="meta_cloud", body=b"{}",
+                     body_sha256=f"applied-{i}", processed_at=now) for i in range(3000))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE providers_webhookevent")
+    plans = []
+    with CaptureQueriesContext(connection) as queries:
+        assert services._tenants_with_pending() == [meta_number.tenant_id]
+        list(services._pending(meta_number.tenant_id).order_by("id").select_for_update(skip_locked=True)[:100])
+    for query in queries.captured_queries:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        plans.append(plan)
+        assert "webhook_event_pending_idx" in plan, plan
+        assert "Seq Scan" not in plan, plan
+    assert len(plans) == 2
+    assert "Bitmap" not in plans[0], plans[0]
