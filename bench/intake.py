@@ -6,11 +6,19 @@ measured on the same web server with the same load generator, bodies and concurr
 view and a view that checks the HMAC and INSERTs the raw body; then how fast the Celery workers
 apply every status (from the first POST to the last applied), and that none is lost.
 
-The ack latency target is checked at a sustained rate: a closed loop of 64 connections keeps
-64 requests queued at the server, so its latency is 64 / throughput whatever the server does
-(the floors' own p99 is well over 100 ms there). A second run, on messages of its own, offers
-0.8 x the HMAC+INSERT floor's rate (the throughput target) on a schedule -- an open loop, each
-request's latency counted from when it was due -- and its p99 is the one held to 50 ms.
+The ack latency target is checked at the load design.md sets the intake: 3,000 status updates
+a second (Parley's ceiling of 1,000 messages a second on a number, each sent, delivered and
+read), offered for 20 s on a schedule -- an open loop, each request's latency counted from when
+it was due -- on messages of its own, while the workers apply them; the run also checks that the
+workers kept up. A closed loop of 64 connections cannot carry that target: it keeps 64 requests
+queued at the server, so its latency is 64 / throughput whatever the server does (the floors'
+own p99 is well over 50 ms there). The HMAC+INSERT floor view is offered the same schedule first.
+
+A run at 0.8 x the floor's closed-loop rate (the throughput target) is reported beside it, with
+the floor view's own p99 on that schedule, and held to no target: at 80 % of what the least an
+intake can do saturates, the floor view's own p99 was 33-360 ms on one machine, and the intake
+also applies the statuses on the same two cores (2.1 ms of CPU a POST acknowledged and applied,
+against the floor's 1.2), more than the machine has at that rate.
 """
 
 from __future__ import annotations
@@ -48,16 +56,20 @@ PARAMS: dict[str, Any] = {
     # (0: the same as the web's)
     "worker_nice": 19,
     "floor_requests": 0,  # requests per floor; 0: as many as the intake POSTs
-    "offered_share": 0.8,  # of the HMAC+INSERT floor's requests/s, offered in the open-loop run
-    "offered_messages": 20_000,  # messages of the open-loop run (3 statuses each); its POSTs bound its length
+    "offered_share": 0.8,  # of the HMAC+INSERT floor's requests/s, offered in the open-loop run reported beside
+    "offered_messages": 20_000,  # messages of that run (3 statuses each); its POSTs bound its length
+    # The design's intake load, offered on a schedule while the workers apply it: 1,000 messages/s
+    # on a number, 3 statuses each. Its messages: rate x seconds / 3.
+    "design_statuses_per_s": 3_000.0,
+    "design_seconds": 20.0,
     "open_loop_connections": 64,  # at most this many requests in flight in the open-loop run
     "warmup_requests": 600,  # per endpoint, before measuring
     "load_time_limit": 120.0,  # seconds, per load run
     "apply_timeout": 600.0,  # seconds to wait for the workers to apply everything
     "stall_seconds": 60.0,  # give up when nothing is applied for this long
 }
-QUICK: dict[str, Any] = {"messages": 1_000, "offered_messages": 1_000, "warmup_requests": 200,
-                         "apply_timeout": 120.0}
+QUICK: dict[str, Any] = {"messages": 1_000, "offered_messages": 1_000, "design_seconds": 2.0,
+                         "warmup_requests": 200, "apply_timeout": 120.0}
 
 PHONE_NUMBER_ID = "990000000000001"
 DISPLAY_NUMBER = "15550100001"
@@ -65,6 +77,7 @@ ACK_RATIO_TARGET = 0.8
 ACK_P99_TARGET_MS = 50.0
 OFFERED_ANSWERED_TARGET = 0.98  # of the offered POSTs, answered within the run
 APPLIED_TARGET = 3000.0
+KEPT_UP_TARGET = 0.95  # of the design load's statuses/s, applied from its first POST to its last status applied
 
 
 @dataclass
@@ -177,16 +190,23 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     result = Result(benchmark="intake", params=dict(params))
     count, per_post, concurrency = params["messages"], params["statuses_per_post"], params["concurrency"]
     started = time.monotonic()
-    ws, all_messages = _setup(count + params["offered_messages"])
+    design_messages = max(1, round(params["design_statuses_per_s"] * params["design_seconds"] / 3))
+    offered_end = count + params["offered_messages"]
+    ws, all_messages = _setup(offered_end + design_messages)
     posts = status_posts(all_messages[:count], per_post)
-    offered_posts = status_posts(all_messages[count:], per_post)
+    offered_posts = status_posts(all_messages[count:offered_end], per_post)
+    design_posts = status_posts(all_messages[offered_end:], per_post)
     floor_requests = params["floor_requests"] or len(posts)
-    by_sha = {post.sha256: post.statuses for post in posts + offered_posts}
-    if len(by_sha) != len(posts) + len(offered_posts):
+    by_sha = {post.sha256: post.statuses for post in posts + offered_posts + design_posts}
+    if len(by_sha) != len(posts) + len(offered_posts) + len(design_posts):
         raise BenchmarkBroken("intake: two POST bodies are identical; the intake would store one of them")
+    design_statuses = sum(p.statuses for p in design_posts)
+    design_rate = len(design_posts) / params["design_seconds"]  # POSTs/s
     signed = write_bodies(RUN_DIR / "intake-bodies.json", [(p.body, _signed(p.body, FLOOR_SECRET)) for p in posts])
     offered_signed = write_bodies(RUN_DIR / "intake-offered-bodies.json",
                                   [(p.body, _signed(p.body, FLOOR_SECRET)) for p in offered_posts])
+    design_signed = write_bodies(RUN_DIR / "intake-design-bodies.json",
+                                 [(p.body, _signed(p.body, FLOOR_SECRET)) for p in design_posts])
     # Same bodies, wrong signature: exercises the whole intake path except the INSERT.
     unsigned = write_bodies(RUN_DIR / "intake-warmup.json",
                             [(p.body, _signed(p.body, b"not-the-secret")) for p in posts[:200]])
@@ -241,6 +261,11 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
                                  concurrency=params["open_loop_connections"], rate=offered_rate,
                                  time_limit=3 * offered_span, environment_env=ctx.environment.env)
         procs.check_alive()
+        floor_design = run_load(name="floor-hmac-insert-design", url=base + "/_bench/hmac-insert/",
+                                bodies=design_signed, requests=len(design_posts),
+                                concurrency=params["open_loop_connections"], rate=design_rate,
+                                time_limit=3 * params["design_seconds"], environment_env=ctx.environment.env)
+        procs.check_alive()
         # The floor's rows have no tenant (the intake stores none such); they go before the real run.
         WebhookEvent.all_tenants.filter(tenant__isnull=True).delete()
 
@@ -268,7 +293,22 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         expected = sum(p.statuses for p in acked)
         counts = _wait_applied(procs, tenant_id=ws.tenant.pk, acked=len(acked), timeout=params["apply_timeout"],
                                stall=params["stall_seconds"])
-        result.details["cpu"]["open_loop"] = procs.cpu_used(cpu_applied, procs.cpu_sample())
+        cpu_offered = procs.cpu_sample()
+        result.details["cpu"]["open_loop"] = procs.cpu_used(cpu_applied, cpu_offered)
+
+        # The design's load, offered for its span while the workers apply it.
+        design = run_load(name="intake-design", url=base + "/webhooks/meta/", bodies=design_signed,
+                          requests=len(design_posts), concurrency=params["open_loop_connections"],
+                          rate=design_rate, time_limit=3 * params["design_seconds"],
+                          environment_env=ctx.environment.env, per_request_codes=True)
+        procs.check_alive()
+        design_codes = design.raw.pop("codes")
+        design_acked = [design_posts[i] for i, code in enumerate(design_codes) if code == 200]
+        acked += design_acked
+        expected = sum(p.statuses for p in acked)
+        counts = _wait_applied(procs, tenant_id=ws.tenant.pk, acked=len(acked), timeout=params["apply_timeout"],
+                               stall=params["stall_seconds"])
+        result.details["cpu"]["design_load"] = procs.cpu_used(cpu_offered, procs.cpu_sample())
 
     applied = _applied(ws.tenant.pk, by_sha)
     read = Message.all_tenants.filter(tenant_id=ws.tenant.pk, status=Message.Status.READ).count()
@@ -282,6 +322,13 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     # behind), against the rate offered: below 1.0 the rate was not sustained.
     answered_share = (offered.raw["completed"] / max(offered_span, offered.raw["elapsed_s"]) / offered_rate
                       if offered_posts else math.nan)
+    design_answered = design.raw["completed"] / max(params["design_seconds"], design.raw["elapsed_s"]) / design_rate
+    # The design load's statuses, applied per second from its first POST to the last applied:
+    # the workers kept up when that is (nearly) the rate they were offered at.
+    design_apply_span = counts["last_processed"].timestamp() - design.raw["first_request_at"]
+    design_applied = sum(p.statuses for p in design_acked)
+    design_applied_rate = design_applied / design_apply_span if design_apply_span > 0 else math.nan
+    design_offered_rate = design_statuses / params["design_seconds"]
 
     floor_name = "HMAC+INSERT view"
     result.add("acknowledged POSTs/s", intake.rps, "req/s", floor=floor.rps, floor_name=floor_name,
@@ -289,19 +336,28 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
     result.add("ack latency p50", intake.p50_ms, "ms", floor=floor.p50_ms, floor_name=floor_name)
     result.add("ack latency p99 (closed loop: 64 queued)", intake.p99_ms, "ms", floor=floor.p99_ms,
                floor_name=floor_name)
+    design_load = f"{design_rate:,.0f} POSTs/s ({design_offered_rate:,.0f} statuses/s, the design's load)"
+    result.add(f"answered at {design_load}", design.rps, "req/s", target=f"≥ {OFFERED_ANSWERED_TARGET:.0%} of offered",
+               ok=design_answered >= OFFERED_ANSWERED_TARGET and design.non_200 == 0, ratio=design_answered)
+    result.add(f"ack latency p50 at {design_rate:,.0f} POSTs/s", design.p50_ms, "ms", floor=floor_design.p50_ms,
+               floor_name=f"{floor_name}, same schedule")
+    result.add(f"ack latency p99 at {design_rate:,.0f} POSTs/s", design.p99_ms, "ms", floor=floor_design.p99_ms,
+               floor_name=f"{floor_name}, same schedule", target=f"≤ {ACK_P99_TARGET_MS:.0f} ms",
+               ok=design.p99_ms <= ACK_P99_TARGET_MS)
+    result.add(f"statuses applied/s at {design_rate:,.0f} POSTs/s, first POST to last applied", design_applied_rate,
+               "statuses/s", floor=design_offered_rate, floor_name="offered",
+               target=f"≥ {KEPT_UP_TARGET} × offered", ok=design_applied_rate >= KEPT_UP_TARGET * design_offered_rate)
     result.add(f"answered at {offered_rate:,.0f} POSTs/s offered ({params['offered_share']} × floor)",
-               offered.rps, "req/s", target=f"≥ {OFFERED_ANSWERED_TARGET:.0%} of offered",
-               ok=answered_share >= OFFERED_ANSWERED_TARGET and offered.non_200 == 0, ratio=answered_share)
+               offered.rps, "req/s", ratio=answered_share)
     result.add(f"ack latency p50 at {offered_rate:,.0f} POSTs/s", offered.p50_ms, "ms")
     result.add(f"ack latency p99 at {offered_rate:,.0f} POSTs/s", offered.p99_ms, "ms",
-               floor=floor_offered.p99_ms, floor_name=f"{floor_name}, same schedule",
-               target=f"≤ {ACK_P99_TARGET_MS:.0f} ms", ok=offered.p99_ms <= ACK_P99_TARGET_MS)
-    result.add("non-200 answers", intake.non_200 + offered.non_200, "", target="0",
-               ok=intake.non_200 + offered.non_200 == 0)
+               floor=floor_offered.p99_ms, floor_name=f"{floor_name}, same schedule")
+    non_200 = intake.non_200 + offered.non_200 + design.non_200
+    result.add("non-200 answers", non_200, "", target="0", ok=non_200 == 0)
     result.add("statuses applied/s", applied_rate, "statuses/s", target=f"≥ {APPLIED_TARGET:,.0f}",
                ok=applied_rate >= APPLIED_TARGET)
     result.add("statuses lost", lost, "", target="0", ok=lost == 0)
-    total = count + params["offered_messages"]
+    total = len(all_messages)
     result.add("messages ending in read", read, f"of {total}", target=str(total), ok=read == total)
     # What an acknowledged and applied POST costs the machine against the floor's request: the
     # acknowledgement ratio above moves with the machine's speed between the two runs, this less.
@@ -330,14 +386,19 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         "offered_rate": offered_rate,
         "offered_posts": len(offered_posts),
         "offered_answered_share": answered_share,
+        "design_rate": design_rate,
+        "design_posts": len(design_posts),
+        "design_answered_share": design_answered,
+        "design_apply_lag_after_last_ack_s": counts["last_processed"].timestamp() - design.raw["last_answer_at"],
         "loads": {"floor_bare": bare.summary(), "floor_hmac_insert": floor.summary(),
-                  "floor_hmac_insert_offered": floor_offered.summary(), "intake": intake.summary(),
-                  "intake_offered": offered.summary()},
+                  "floor_hmac_insert_offered": floor_offered.summary(),
+                  "floor_hmac_insert_design": floor_design.summary(), "intake": intake.summary(),
+                  "intake_offered": offered.summary(), "intake_design": design.summary()},
     })
     if lost:
         result.broken.append(f"{lost} acknowledged status update(s) were never applied")
     if counts["errored"]:
         result.broken.append(f"{counts['errored']} webhook event(s) ended with an error")
-    if intake.non_200 + offered.non_200 == 0 and answered_share == 1 and read != total:
+    if len(acked) == len(posts) + len(offered_posts) + len(design_posts) and read != total:
         result.broken.append(f"every POST was acknowledged but only {read} of {total} messages reached read")
     return result
