@@ -387,8 +387,8 @@ def _process_pending(report: ProcessReport, *, deadline: float, slot: int) -> No
         if not full and settings.PARLEY_WEBHOOK_GATHER_SECONDS > 0:
             # Caught up: let the next callbacks gather, holding the slot (their bells start no
             # task), and apply them as one batch rather than a batch, a task and a round of
-            # queries each as they come.
-            time.sleep(settings.PARLEY_WEBHOOK_GATHER_SECONDS)
+            # queries each as they come. Never so long that the slot's key expires meanwhile.
+            time.sleep(min(settings.PARLEY_WEBHOOK_GATHER_SECONDS, WEBHOOK_BELL_TTL_SECONDS / 2))
 
 
 def webhook_events_sweep() -> int:

@@ -267,6 +267,16 @@ def test_a_caught_up_task_gathers_the_next_callbacks_into_one_batch(meta_number,
     assert cache.get(services._bell_key(0)) is None
 
 
+def test_the_pause_never_outlasts_the_slot_key(meta_number, settings, monkeypatch):
+    settings.PARLEY_WEBHOOK_GATHER_SECONDS = 10.0
+    _stored(meta_number)
+    pauses = []
+    monkeypatch.setattr(services.time, "sleep", pauses.append)
+    cache.set(services._bell_key(0), 1)
+    services.webhook_events_process_pending(slot=0)
+    assert pauses == [services.WEBHOOK_BELL_TTL_SECONDS / 2]
+
+
 def test_a_full_round_goes_on_without_a_pause(meta_number, settings, monkeypatch):
     settings.PARLEY_WEBHOOK_GATHER_SECONDS = 0.05
     monkeypatch.setattr(services, "PENDING_BATCH", 2)
