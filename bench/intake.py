@@ -21,9 +21,8 @@ the floor view's own p99 on that schedule, and held to no target. At that rate t
 acknowledgements alone keep the two cores about 80 % busy, as the floor view's do, and applying
 the statuses on the same cores costs more again (1.9-2.7 ms of CPU a POST acknowledged and
 applied, against the floor's 1.2-1.5): about 2.5 cores' worth of work, so the applying must fall
-behind and the tail with it. The floor view itself, which applies
-nothing, answered that schedule with a p99 of 16-360 ms over eleven runs on one machine (over
-50 ms in five).
+behind and the tail with it. The floor view itself, which applies nothing, answered that
+schedule with a p99 of 16-360 ms over eleven runs on one machine (over 50 ms in five).
 """
 
 from __future__ import annotations
@@ -288,8 +287,8 @@ def run(ctx: Context, params: dict[str, Any]) -> Result:
         result.details["cpu"] = {"while_posting": procs.cpu_used(cpu_before, cpu_acked),
                                  "after_the_last_ack": procs.cpu_used(cpu_acked, cpu_applied)}
         # The floor again, once everything is applied: the ratio is taken against the mean of the
-        # floor's runs before and after the intake's, so that the machine's drift between two
-        # runs (its speed moves by a quarter from minute to minute) weighs on neither side.
+        # floor's runs before and after the intake's, so that the machine's drift between runs
+        # (the floor's second run answered 0.78-1.47 x its first) is not charged to one side.
         floor_after = load("floor-hmac-insert-after", "/_bench/hmac-insert/", signed, floor_requests)
         WebhookEvent.all_tenants.filter(tenant__isnull=True).delete()
         cpu_applied = procs.cpu_sample()
