@@ -279,11 +279,21 @@ def _pending(tenant_id: int | None = None):
     return qs if tenant_id is None else qs.filter(tenant_id=tenant_id)
 
 
+def _claim_batch(tenant_id: int) -> list[WebhookEvent]:
+    """A tenant's oldest stored callbacks to apply, up to PENDING_BATCH, locked for this
+    transaction; those another task holds are skipped, not waited for."""
+    qs = _pending(tenant_id).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True)
+    return list(qs[:PENDING_BATCH])
+
+
 def _tenants_with_pending(limit: int = 50) -> list[int]:
-    """The tenants with stored callbacks to apply (at most ``limit``, by id), found by a loose
-    scan of the pending index: one ordered ``LIMIT 1`` lookup per tenant, each a plain index
-    scan, where ``SELECT DISTINCT`` read every pending entry with a bitmap scan (which also
-    visited the heap page of every callback applied since the last VACUUM)."""
+    """The tenants with stored callbacks to apply -- ``_pending()``'s conditions, in SQL -- at
+    most ``limit``, by id, found by a loose scan of the pending index: one ordered ``LIMIT 1``
+    lookup per tenant, each a plain index scan, where ``SELECT DISTINCT`` read every pending
+    entry with a bitmap scan (which also visited the heap page of every callback applied since
+    the last VACUUM)."""
     table = connection.ops.quote_name(WebhookEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -321,10 +331,7 @@ def _process_tenant_batch(tenant_id: int, report: ProcessReport) -> int:
         with tenant_scope(tenant_id), transaction.atomic():
             if outermost:
                 _commit_without_waiting_for_the_disk()
-            qs = _pending(tenant_id).order_by("id")
-            if connection.features.has_select_for_update_skip_locked:
-                qs = qs.select_for_update(skip_locked=True)
-            events = list(qs[:PENDING_BATCH])
+            events = _claim_batch(tenant_id)
             ids = [e.pk for e in events]
             if events:
                 _apply_events(events, report)
