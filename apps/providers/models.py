@@ -18,10 +18,15 @@ class WebhookEvent(TenantScopedModel):
         GUPSHUP = "gupshup", "Gupshup"
         GUPSHUP_PARTNER = "gupshup_partner", "Gupshup Partner (v3)"
 
-    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # No foreign-key constraints in the database (Django still cascades and nulls on delete): a
+    # deferred constraint check locks the tenant's and the number's rows (FOR KEY SHARE) at the
+    # commit of every acknowledged callback, so concurrent acknowledgements queued on those two
+    # rows. The tenant's own index is the leading column of the two below.
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                               db_constraint=False, db_index=False)
     provider = models.CharField(max_length=32, choices=Provider.choices)
     phone_number = models.ForeignKey("phone_numbers.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+                                     related_name="+", db_constraint=False)
     headers = models.JSONField(default=dict, blank=True)
     body = models.BinaryField()
     body_sha256 = models.CharField(max_length=64)

@@ -16,6 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.conversations.models import Message
+from apps.phone_numbers.models import PhoneNumber
+from apps.phone_numbers.numbercache import numbers_invalidate
 from apps.phone_numbers.services import phone_number_set_enabled, phone_number_update
 from apps.providers import services
 from apps.providers.models import WebhookEvent
@@ -68,6 +70,37 @@ def test_a_disabled_or_deleted_number_is_dropped_at_once(client, meta_number):
         meta_number.delete()
         assert post_meta(client, status_payload("777001", "wamid.4")).status_code == 200
     assert WebhookEvent.all_tenants.count() == 2
+
+
+def test_storing_a_callback_checks_no_foreign_key_in_the_database(client, meta_number):
+    """A deferred foreign-key check would lock the tenant's and the number's rows (FOR KEY
+    SHARE) at the commit of every acknowledgement, queueing concurrent ones on those two rows.
+    Deleting a number or a workspace still reaches its callbacks, through Django."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, WebhookEvent._meta.db_table)
+    assert [name for name, constraint in constraints.items() if constraint["foreign_key"]] == []
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200
+    tenant = meta_number.tenant
+    meta_number.delete()
+    event = WebhookEvent.all_tenants.get()
+    assert (event.tenant_id, event.phone_number_id) == (tenant.pk, None)
+    tenant.delete()
+    assert not WebhookEvent.all_tenants.exists()
+
+
+def test_a_callback_whose_number_is_gone_is_applied_as_unrouted(client, meta_number):
+    """A callback stored while its number was being deleted (nothing in the database refuses
+    it now) is marked processed, its route key logged, instead of failing for ever."""
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        assert post_meta(client, status_payload("777001", "wamid.1")).status_code == 200
+    with connection.cursor() as cursor:  # as the concurrent delete left it: no SET NULL ran
+        cursor.execute(f"DELETE FROM {PhoneNumber._meta.db_table} WHERE id = %s", [meta_number.pk])
+    numbers_invalidate()
+    report = services.webhook_events_process_pending(slot=0)
+    assert report.unrouted == ["777001"]
+    event = WebhookEvent.all_tenants.get()
+    assert event.processed_at is not None and event.error == ""
 
 
 def test_a_new_number_is_routed_at_once_after_a_miss(client, db):
