@@ -4,6 +4,7 @@ import pytest
 
 from apps.conversations.models import Message
 from apps.conversations.services import message_statuses_apply
+from apps.conversations.services.status_apply import SET, _Row, bulk_update_rows
 from apps.providers.events import ErrorInfo, StatusUpdate
 from apps.webhooks.models import WebhookDelivery
 from tests.factories import CampaignRecipientFactory, MessageFactory, WebhookEndpointFactory
@@ -221,7 +222,11 @@ def test_rows_read_as_columns_end_as_rows_read_as_messages(scoped, number, open_
         adopted = MessageFactory(conversation=conversation, status="sending", provider_message_id=None)
         failing = MessageFactory(conversation=conversation, status="accepted", provider_message_id=f"{prefix}.F",
                                  error_code=131000, error_title="earlier", error_detail="try")
+        # Pricing and a sent time already set: kept, while the read fills in the delivered time.
+        priced = MessageFactory(conversation=conversation, status="sent", provider_message_id=f"{prefix}.S",
+                                pricing={"pricing": {"category": "utility"}}, sent_at=T0)
         message_statuses_apply(phone_number=phone_number, updates=[
+            update(f"{prefix}.S", "read", 5, pricing={"category": "marketing"}),
             update(f"{prefix}.P", "read", 3), update(f"{prefix}.P", "sent", 1, pricing={"billable": True},
                                                      conversation={"id": "c1"}),
             update(f"{prefix}.A", "delivered", 2, callback_data=str(adopted.pk)),
@@ -229,7 +234,7 @@ def test_rows_read_as_columns_end_as_rows_read_as_messages(scoped, number, open_
             update(f"{prefix}.F", "failed", 4, errors=(ErrorInfo(code=131026, title="Undeliverable", message="m",
                                                                  details="d"),)),
         ])
-        return [_columns(m) for m in (plain, adopted, failing)], recipient
+        return [_columns(m) for m in (plain, adopted, failing, priced)], recipient
 
     plain_rows, plain_recipient = run("wamid.col", open_conversation, number)
     WebhookEndpointFactory(tenant=number.tenant)
@@ -240,7 +245,24 @@ def test_rows_read_as_columns_end_as_rows_read_as_messages(scoped, number, open_
     assert plain_rows == event_rows
     assert plain_rows[0]["status"] == "read" and plain_rows[0]["pricing"]
     assert plain_rows[1]["status"] == "delivered" and plain_rows[2]["error_code"] == 131026
+    assert plain_rows[3]["pricing"] == {"pricing": {"category": "utility"}} and plain_rows[3]["sent_at"] == T0
+    assert plain_rows[3]["delivered_at"] == plain_rows[3]["read_at"] == T0 + timedelta(seconds=5)
     plain_recipient.refresh_from_db()
     event_recipient.refresh_from_db()
     assert plain_recipient.status == event_recipient.status
-    assert WebhookDelivery.objects.filter(event_type="message.read").count() == 1
+    assert WebhookDelivery.objects.filter(event_type="message.read").count() == 2  # the second run's two reads
+
+
+@pytest.mark.parametrize("column", ["read_at", "error_detail", "pricing", "sent_at"])
+def test_a_column_a_row_did_not_read_cannot_be_written(scoped, sent_message, column):
+    """A row read as columns holds stand-ins for what it did not read (or only tested); writing
+    one must fail loudly, never store the stand-in."""
+    sent_message.pricing = {"pricing": {"category": "utility"}}
+    sent_message.sent_at = T0
+    sent_message.save()
+    (row,) = _Row.read(Message.objects.filter(pk=sent_message.pk))
+    assert (row.pricing, row.sent_at, row.delivered_at, row.error_title) == (SET, SET, None, "")
+    with pytest.raises(TypeError):
+        bulk_update_rows(Message, [row], [column], tenant_id=sent_message.tenant_id)
+    sent_message.refresh_from_db()
+    assert sent_message.read_at is None and sent_message.pricing == {"pricing": {"category": "utility"}}

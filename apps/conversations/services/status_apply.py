@@ -7,8 +7,9 @@ Statuses only move forward (statuses.can_transition); duplicates and late arriva
 nothing.
 
 Rows are read without locks and the new state is worked out in Python (when no endpoint of the
-tenant receives message events, a row is read as the few columns a status touches, ``_Row``, not
-as a ``Message``: building model instances was a quarter of the applying worker's CPU). Only
+tenant receives message events, a row is read as just what working out its statuses looks at,
+``_Row``, not as a ``Message``: building model instances was a quarter of the applying worker's
+CPU, and decoding the columns it only writes a third of the rest). Only
 then are the rows to write locked, in id order (one SELECT ... FOR NO KEY UPDATE), so that concurrent webhook
 batches and the dispatcher wait for each other instead of deadlocking, and none of them waits
 while another works in Python; a row another writer moved on since it was read is read again
@@ -20,15 +21,16 @@ each guarded in SQL by the status that was read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import BooleanField, ExpressionWrapper, Model, Q
 from django.utils import timezone
 
 from apps.conversations import statuses
@@ -47,19 +49,63 @@ EVENT_TYPES = {statuses.ACCEPTED: "message.accepted", statuses.SENT: "message.se
 IMPLIED = {statuses.READ: (statuses.SENT, statuses.DELIVERED), statuses.DELIVERED: (statuses.SENT,)}
 
 
-class _Row:
-    """The columns of a message row that applying statuses reads and writes, under the
-    ``Message`` attribute names (``_work_out`` and ``_write`` take either)."""
+class _Unread:
+    """A value ``_Row`` did not read: ``SET`` (the column holds a value; the SQL only tested
+    that) or ``NOT_READ`` (a column applying statuses only ever writes). Neither can reach the
+    database: every conversion of one for a write raises."""
 
-    COLUMNS = ("id", "status", "provider_message_id", "wa_message_id", "pricing", "accepted_at", "sent_at",
-               "delivered_at", "read_at", "failed_at", "status_updated_at", "next_attempt_at", "error_code",
-               "error_title", "error_detail", "campaign_recipient_id")
-    __slots__ = (*COLUMNS, "updated_at")
+    __slots__ = ("_truth", "_name")
+
+    def __init__(self, name: str, truth: bool) -> None:
+        self._name, self._truth = name, truth
+
+    def __bool__(self) -> bool:
+        return self._truth
+
+    def __repr__(self) -> str:
+        return self._name
+
+    def __str__(self) -> str:
+        raise TypeError(f"{self._name}: a message column that was not read cannot be written")
+
+    __int__ = __float__ = __str__
+
+
+SET = _Unread("SET", True)
+NOT_READ = _Unread("NOT_READ", False)
+
+
+class _Row:
+    """A message row as applying statuses needs it, under the ``Message`` attribute names
+    (``_work_out`` and ``_write`` take either).
+
+    Only what ``_work_out`` looks at is read, and as little of it as it looks at: the status,
+    the ids and the campaign recipient as they are; whether the pricing, the sent and delivered
+    times and an error title are set as SQL booleans (``SET`` or the empty value), so that no
+    timestamp or JSON document is decoded; the columns it only writes not at all
+    (``NOT_READ``). ``_work_out`` assigns every column it marks changed, so only real values
+    are written. Reading the 16 columns whole cost 12 us a row, a third of the applying
+    worker's CPU; this costs under 3."""
+
+    READ = ("id", "status", "provider_message_id", "wa_message_id", "campaign_recipient_id", "error_code")
+    TESTED = {  # column -> the SQL test that it holds a value (pricing: neither {} nor null)
+        "pricing": ~(Q(pricing={}) | Q(pricing=None)),
+        "sent_at": Q(sent_at__isnull=False),
+        "delivered_at": Q(delivered_at__isnull=False),
+        "error_title": ~Q(error_title=""),
+    }
+    WRITTEN_ONLY = ("accepted_at", "read_at", "failed_at", "status_updated_at", "next_attempt_at", "error_detail")
+    __slots__ = (*READ, *TESTED, *WRITTEN_ONLY, "updated_at")
 
     def __init__(self, values: Sequence[Any]) -> None:
-        for name, value in zip(self.COLUMNS, values, strict=True):
-            setattr(self, name, value)
-        self.updated_at = None
+        (self.id, self.status, self.provider_message_id, self.wa_message_id, self.campaign_recipient_id,
+         self.error_code, pricing, sent_at, delivered_at, error_title) = values
+        self.pricing = SET if pricing else None
+        self.sent_at = SET if sent_at else None
+        self.delivered_at = SET if delivered_at else None
+        self.error_title = SET if error_title else ""
+        self.accepted_at = self.read_at = self.failed_at = self.status_updated_at = NOT_READ
+        self.next_attempt_at = self.error_detail = self.updated_at = NOT_READ
 
     @property
     def pk(self) -> int:
@@ -67,7 +113,9 @@ class _Row:
 
     @classmethod
     def read(cls, qs) -> list[_Row]:
-        return [cls(values) for values in qs.values_list(*cls.COLUMNS)]
+        tests = {f"{name}_set": ExpressionWrapper(test, output_field=BooleanField())
+                 for name, test in cls.TESTED.items()}
+        return [cls(values) for values in qs.annotate(**tests).values_list(*cls.READ, *tests)]
 
 
 @dataclass
@@ -322,6 +370,25 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} through bulk_update_rows")
 
 
+def _json_converter(field: Any, memo: dict[Any, str]) -> Callable[[Any], Any] | None:
+    """How a column's values go into the JSON document: dates and times as ISO text, each
+    distinct value formatted once (a batch's statuses share few timestamps, and every row the
+    same ``updated_at``); None for values ``json.dumps`` writes itself (through ``_json_value``
+    when they are of another type), which is much cheaper than its ``default`` hook per value."""
+    if field.get_internal_type() not in ("DateTimeField", "DateField", "TimeField"):
+        return None
+
+    def iso(value: Any) -> Any:
+        if value is None:
+            return None
+        text = memo.get(value)
+        if text is None:
+            text = memo[value] = _json_value(value)
+        return text
+
+    return iso
+
+
 def bulk_update_rows(model: type[Model], objs: Sequence[Model], field_names: Sequence[str], *, tenant_id: int,
                      expect: dict[str, Any] | None = None,
                      where_in: dict[str, Sequence[Any]] | None = None) -> set[int]:
@@ -356,15 +423,20 @@ def bulk_update_rows(model: type[Model], objs: Sequence[Model], field_names: Seq
             types = [meta.pk.db_type(connection), *(f.db_type(connection) for f, _ in expect_fields),
                      *(f.db_type(connection) for f in fields)]
             columns = ", ".join(f"{name} {db_type}" for name, db_type in zip(names, types, strict=True))
-            document = [[obj.pk, *(get(obj) for _, get in expect_fields), *(getattr(obj, f.attname) for f in fields)]
-                        for obj in objs]
-            keys = names
+            memo: dict[Any, str] = {}
+            getters = [(f"x{i}", get, _json_converter(f, memo)) for i, (f, get) in enumerate(expect_fields)]
+            getters += [(f"v{i}", attrgetter(f.attname), _json_converter(f, memo)) for i, f in enumerate(fields)]
+            document = []
+            for obj in objs:
+                item = {"pk": obj.pk}
+                for key, get, convert in getters:
+                    item[key] = get(obj) if convert is None else convert(get(obj))
+                document.append(item)
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS v ({columns}) "
                 f"WHERE {pk} = v.pk AND {table}.\"tenant_id\" = %s{checks} RETURNING {pk}",
-                [json.dumps([dict(zip(keys, row, strict=True)) for row in document], default=_json_value),
-                 tenant_id, *extra])
-            return {row[0] for row in cursor.fetchall()}
+                [json.dumps(document, default=_json_value), tenant_id, *extra])
+            return {written_pk for written_pk, in cursor.fetchall()}
         width = len(names)
         chunk = max(1, ((connection.features.max_query_params or 999) - 1 - len(extra)) // width)
         for start in range(0, len(objs), chunk):
