@@ -107,27 +107,42 @@ def meta_signature_valid(*, body: bytes, header: str, routes: list[NumberRoute])
     return None
 
 
+_INSERT_COLUMNS = ("created_at", "updated_at", "received_at", "tenant", "phone_number", "provider", "headers", "body",
+                   "body_sha256", "attempts", "error")
+_insert_statements: dict[str, str] = {}
+
+
+def _insert_statement() -> str:
+    """The callback's INSERT, built once per database vendor (not per request)."""
+    vendor = connection.vendor
+    if vendor not in _insert_statements:
+        meta = WebhookEvent._meta
+        quote = connection.ops.quote_name
+        fields = [meta.get_field(name) for name in _INSERT_COLUMNS]
+        placeholders = ", ".join("%s::jsonb" if f.name == "headers" and vendor == "postgresql" else "%s" for f in fields)
+        # ON CONFLICT on the (provider, body_sha256) key: a retried body is stored once.
+        _insert_statements[vendor] = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}")
+    return _insert_statements[vendor]
+
+
 def webhook_event_record(*, provider: str, body: bytes, headers: Mapping[str, str], route: NumberRoute) -> int | None:
     """Store the callback exactly as it came, in one INSERT (durable before the caller answers
     200). Returns the new row's id, or None when the same body was already stored (providers
-    retry). Rings processing once the row is committed."""
+    retry). Rings processing once the row is committed.
+
+    The values go to the driver as they are (the times through the backend's own adapter, the
+    headers as JSON text), not through each field's ``get_db_prep_save``, and the statement is
+    built once: together a fifth of the view's Python time (a test reads a stored row back
+    through the ORM, field by field)."""
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-    now = timezone.now()
-    meta = WebhookEvent._meta
-    quote = connection.ops.quote_name
-    names = ("created_at", "updated_at", "received_at", "tenant", "phone_number", "provider", "headers", "body",
-             "body_sha256", "attempts", "error")
-    values = (now, now, now, route.tenant_id, route.phone_number_id, provider, kept, body,
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = (now, now, now, route.tenant_id, route.phone_number_id, provider, json.dumps(kept), body,
               hashlib.sha256(body).hexdigest(), 0, "")
-    fields = [meta.get_field(name) for name in names]
-    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
-    placeholders = ", ".join("%s::jsonb" if f.name == "headers" and connection.vendor == "postgresql" else "%s"
-                             for f in fields)
-    # ON CONFLICT on the (provider, body_sha256) key: a retried body is stored once. One statement,
-    # so no transaction of its own is needed (inside a caller's transaction it is part of it).
+    # One statement, so no transaction of its own is needed (inside a caller's transaction it is part of it).
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-                       f"VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}", params)
+        cursor.execute(_insert_statement(), params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -89,6 +89,28 @@ def test_storing_a_callback_checks_no_foreign_key_in_the_database(client, meta_n
     assert not WebhookEvent.all_tenants.exists()
 
 
+def test_a_stored_callback_reads_back_through_the_orm_as_it_came(meta_number):
+    """The INSERT hands the driver plain values, not each field's get_db_prep_save: every
+    column must still read back through the ORM as the fields would have written it."""
+    route = services.NumberRoute(phone_number_id=meta_number.pk, tenant_id=meta_number.tenant_id, app_secret=SECRET)
+    raw = json.dumps(status_payload("777001", "wamid.RB")).encode() + b"\x00\xff"  # any bytes, kept as they are
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=ab", "Cookie": "not kept"}
+    before = timezone.now()
+    with mock.patch("apps.providers.tasks.webhook_events_process_pending_task.delay"):
+        event_id = services.webhook_event_record(provider="meta_cloud", body=raw, headers=headers, route=route)
+        assert services.webhook_event_record(provider="meta_cloud", body=raw, headers=headers, route=route) is None
+    event = WebhookEvent.all_tenants.get()
+    assert event.pk == event_id
+    assert bytes(event.body) == raw and event.body_sha256 == hashlib.sha256(raw).hexdigest()
+    assert event.headers == {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=ab"}
+    assert (event.tenant_id, event.phone_number_id, event.provider) == (meta_number.tenant_id, meta_number.pk,
+                                                                        "meta_cloud")
+    assert (event.attempts, event.error, event.processed_at) == (0, "", None)
+    assert before <= event.received_at == event.created_at == event.updated_at <= timezone.now()
+    # Stored as a JSON document the database can query, and a time it can compare.
+    assert WebhookEvent.all_tenants.filter(received_at__gte=before, headers__has_key="X-Hub-Signature-256").count() == 1
+
+
 def test_a_callback_whose_number_is_gone_is_applied_as_unrouted(client, meta_number):
     """A callback stored while its number was being deleted (nothing in the database refuses
     it now) is marked processed, its route key logged, instead of failing for ever."""
