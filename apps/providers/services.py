@@ -134,7 +134,7 @@ def webhook_event_record(*, provider: str, body: bytes, headers: Mapping[str, st
 
     The values go to the driver as they are (the times through the backend's own adapter, the
     headers as JSON text), not through each field's ``get_db_prep_save``, and the statement is
-    built once: together a fifth of the view's Python time (a test reads a stored row back
+    built once: together a quarter of the view's Python time (a test reads a stored row back
     through the ORM, field by field)."""
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
     now = connection.ops.adapt_datetimefield_value(timezone.now())
