@@ -21,7 +21,7 @@ class WebhookEvent(TenantScopedModel):
     # No foreign-key constraints in the database (Django still cascades and nulls on delete): a
     # deferred constraint check locks the tenant's and the number's rows (FOR KEY SHARE) at the
     # commit of every acknowledged callback, so concurrent acknowledgements queued on those two
-    # rows. The tenant's own index is the leading column of the two below.
+    # rows. No index of its own for the tenant: it leads the two indexes below.
     tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                                db_constraint=False, db_index=False)
     provider = models.CharField(max_length=32, choices=Provider.choices)
